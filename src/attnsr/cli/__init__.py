@@ -1,0 +1,1 @@
+"""The ``attnsr`` command line: rendering (progress bars, tables) lives here, not in the library."""

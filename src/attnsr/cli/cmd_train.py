@@ -1,0 +1,44 @@
+"""``attnsr train CONFIG [--set key=value ...] [--resume]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from tqdm import tqdm
+
+from ..config import load_config
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a config (YAML overrides of the defaults)")
+    p.add_argument("config", nargs="?", help="YAML file of overrides (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in out_dir exactly where it stopped")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from ..train import train
+
+    cfg = load_config(args.config, args.overrides)
+    logging.getLogger("attnsr").setLevel(logging.INFO)
+    bar = None
+
+    def on_step(info) -> None:
+        nonlocal bar
+        if args.no_progress:
+            return
+        if bar is None:
+            bar = tqdm(total=info.total, initial=info.iteration - 1, unit="it", dynamic_ncols=True)
+        bar.update(1)
+        bar.set_postfix(loss=f"{info.loss:.4f}", lr=f"{info.lr:.2e}")
+
+    final = train(cfg, resume=args.resume, on_step=on_step)
+    if bar is not None:
+        bar.close()
+    print(f"weights written to {final}")
+    return 0

@@ -1,0 +1,180 @@
+"""Training configuration: typed dataclasses; YAML files hold overrides only.
+
+``load_config(path, overrides)`` starts from the defaults, applies the YAML file's keys and then
+``key=value`` overrides (dotted keys, e.g. ``data.patch_size=48``), checking every key and the type
+of every value. The resolved config is written next to the run's outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    name: str = "a2n"
+    scale: int = 4
+    options: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # path to a checkpoint whose matching tensors initialise the model
+
+
+@dataclass
+class DataConfig:
+    train_dirs: list[str] = field(default_factory=lambda: ["${shared}/data/T91/HR", "${shared}/data/BSD200/HR"])
+    lr_dirs: list[str] | None = None  # paired LR folders (same file names); None: LR made by imresize
+    val_dir: str | None = "${shared}/data/Set5/HR"
+    patch_size: int = 48  # LR patch side
+    batch_size: int = 16
+    augment: bool = True  # flips and 90-degree rotations
+    five_crop: bool = False  # BAM: 4 corners + centre at half size
+    cache_dir: str = "cache/lr"
+    repeat: int = 1  # not used by the sampler (iteration-based); kept for epoch bookkeeping in logs
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    schedule: str = "step"  # step | cosine | constant
+    step_size: int = 200_000
+    gamma: float = 0.5
+    min_lr: float = 1e-7
+    warmup: int = 0
+    grad_clip: float | None = None
+    ema: float | None = None  # decay, e.g. 0.999
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    iterations: int = 1000
+    seed: int = 0
+    precision: str = "bf16"  # fp32 | bf16 | amp (CUDA fp16)
+    channels_last: bool = True
+    device: str = "auto"
+    threads: int | None = None
+    val_every: int = 1000
+    ckpt_every: int = 500
+    log_every: int = 50
+    out_dir: str = "runs/default"
+    tensorboard: bool = True
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_check_type(key, v, item) for v in value]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(tp)):
+            raise ConfigError(f"config key {key!r} expects {len(typing.get_args(tp))} values, got {value!r}")
+        return tuple(_check_type(key, v, t) for v, t in zip(value, typing.get_args(tp)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        return dict(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"config key {key!r} expects true/false, got {value!r}")
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"config key {key!r} expects {tp.__name__}, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"config key {key!r} expects {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _apply(obj: Any, key: str, value: Any, prefix: str = "") -> None:
+    head, _, rest = key.partition(".")
+    hints = typing.get_type_hints(type(obj))
+    if head not in hints:
+        valid = ", ".join(f.name for f in dataclasses.fields(obj))
+        raise ConfigError(f"unknown config key {prefix + head!r}; valid keys here: {valid}")
+    current = getattr(obj, head)
+    if dataclasses.is_dataclass(current):
+        if rest:
+            _apply(current, rest, value, prefix + head + ".")
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {prefix + head!r} expects a mapping, got {value!r}")
+        for k, v in value.items():
+            _apply(current, str(k), v, prefix + head + ".")
+        return
+    if rest:
+        if isinstance(current, dict):
+            current = dict(current)
+            current[rest] = value
+            setattr(obj, head, current)
+            return
+        raise ConfigError(f"unknown config key {prefix + key!r}")
+    setattr(obj, head, _check_type(prefix + head, value, hints[head]))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (so 1e-4, true, [a, b] work)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"override {text!r}: value is not valid YAML") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults ← YAML file ← ``key=value`` overrides, each key and value type-checked."""
+    cfg = TrainConfig()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a mapping of overrides")
+        for k, v in data.items():
+            _apply(cfg, str(k), v)
+    for text in overrides or []:
+        _apply(cfg, *parse_override(text))
+    return cfg
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["optim"]["betas"] = list(d["optim"]["betas"])
+    return d
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

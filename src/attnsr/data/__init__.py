@@ -1,0 +1,1 @@
+"""Data: MATLAB-compatible resizing, benchmark folders and training datasets."""

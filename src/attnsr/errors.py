@@ -1,0 +1,29 @@
+"""Exceptions whose message is a complete, one-line explanation for the user.
+
+The CLI catches :class:`AttnsrError` and prints ``error: <message>`` with exit status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+
+class AttnsrError(Exception):
+    """Base class: a user-facing failure with a one-line message."""
+
+
+class ImageError(AttnsrError):
+    """An image could not be read or written (corrupt, unsupported, too large, ...)."""
+
+
+class ModelError(AttnsrError):
+    """Unknown model or attention name, or invalid model options."""
+
+
+class CheckpointError(AttnsrError):
+    """A checkpoint is unreadable or does not match the requested model/scale."""
+
+
+class DataError(AttnsrError):
+    """A dataset folder is missing, empty or holds unusable files."""
+
+
+class ConfigError(AttnsrError):
+    """An unknown configuration key or a value of the wrong type."""

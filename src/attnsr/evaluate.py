@@ -1,0 +1,202 @@
+"""Benchmark evaluation under named protocols (SPEC §3).
+
+- ``standard``: whole-image forward; LR = MATLAB bicubic of the mod-cropped HR; SR rounded to uint8;
+  Y (BT.601) PSNR/SSIM with ``scale`` pixels cropped at the border.
+- ``chop``: as standard, but the forward is EDSR's quadrant chop (shave 10 LR pixels, recursive above
+  160,000 LR pixels per quadrant) — the setting of A2N's published numbers.
+- ``bam-legacy``: the BAM paper's own numbers: PIL bicubic LR, Y constant 64.738, no rounding. For
+  reproducing those numbers only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from .data.imresize import bicubic_downsample, mod_crop
+from .errors import DataError, ImageError
+from .io import list_images, load_rgb, write_image
+from .metrics import evaluate_pair
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("standard", "chop", "bam-legacy")
+
+
+@dataclass
+class ImageResult:
+    name: str
+    psnr: float
+    ssim: float
+
+
+@dataclass
+class DatasetResult:
+    dataset: str
+    scale: int
+    protocol: str
+    psnr: float
+    ssim: float
+    images: list[ImageResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def forward_chop(model: Callable[[Tensor], Tensor], x: Tensor, *, scale: int, shave: int = 10, min_size: int = 160_000) -> Tensor:
+    """EDSR's memory-saving forward: four overlapping quadrants, each run separately and stitched.
+
+    Each quadrant is (h//2 + shave) × (w//2 + shave) LR pixels; one of ``min_size`` pixels or more is
+    split again. Because A2N's ADM pools globally, this changes A2N's output (it is the setting of its
+    published numbers).
+    """
+    _, _, h, w = x.shape
+    h_half, w_half = h // 2, w // 2
+    h_size, w_size = h_half + shave, w_half + shave
+    patches = [
+        x[..., 0:h_size, 0:w_size],
+        x[..., 0:h_size, w - w_size : w],
+        x[..., h - h_size : h, 0:w_size],
+        x[..., h - h_size : h, w - w_size : w],
+    ]
+    if h_size * w_size < min_size:
+        outs = [model(p) for p in patches]
+    else:
+        outs = [forward_chop(model, p, scale=scale, shave=shave, min_size=min_size) for p in patches]
+    h, w, h_half, w_half, h_size, w_size = (v * scale for v in (h, w, h_half, w_half, h_size, w_size))
+    out = x.new_empty(x.shape[0], outs[0].shape[1], h, w, dtype=outs[0].dtype)
+    out[..., 0:h_half, 0:w_half] = outs[0][..., 0:h_half, 0:w_half]
+    out[..., 0:h_half, w_half:w] = outs[1][..., 0:h_half, w_size - w + w_half : w_size]
+    out[..., h_half:h, 0:w_half] = outs[2][..., h_size - h + h_half : h_size, 0:w_half]
+    out[..., h_half:h, w_half:w] = outs[3][..., h_size - h + h_half : h_size, w_size - w + w_half : w_size]
+    return out
+
+
+def self_ensemble(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """×8 geometric self-ensemble: mean of the outputs over the 8 flips/transposes, undone."""
+    outs = []
+    for code in range(8):
+        t = x
+        if code & 4:
+            t = t.transpose(-1, -2)
+        if code & 2:
+            t = t.flip(-2)
+        if code & 1:
+            t = t.flip(-1)
+        y = fn(t)
+        if code & 1:
+            y = y.flip(-1)
+        if code & 2:
+            y = y.flip(-2)
+        if code & 4:
+            y = y.transpose(-1, -2)
+        outs.append(y)
+    return torch.stack(outs).mean(0)
+
+
+def make_forward(
+    model: nn.Module, *, scale: int, protocol: str = "standard", precision: str = "fp32", ensemble: bool = False,
+    device: torch.device | str = "cpu",
+) -> Callable[[Tensor], Tensor]:
+    """A function LR (1×3×h×w, [0,1], CPU) → SR (1×3×H×W float32, CPU, unclamped) for a protocol."""
+    device = torch.device(device)
+    bf16 = precision == "bf16"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+    model.eval().to(device)
+    if bf16:
+        model.to(memory_format=torch.channels_last)
+
+    def single(t: Tensor) -> Tensor:
+        if bf16:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return model(t).float()
+
+    def core(t: Tensor) -> Tensor:
+        return forward_chop(single, t, scale=scale) if protocol == "chop" else single(t)
+
+    @torch.no_grad()
+    def run(lr: Tensor) -> Tensor:
+        x = lr.to(device)
+        y = self_ensemble(core, x) if ensemble else core(x)
+        return y.cpu()
+
+    return run
+
+
+def dataset_name(folder: Path) -> str:
+    """``.../Set5/HR`` and ``.../Set5`` are both called Set5."""
+    return folder.parent.name if folder.name.upper() == "HR" else folder.name
+
+
+def hr_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise DataError(f"data folder {str(folder)!r} does not exist")
+    return folder / "HR" if (folder / "HR").is_dir() else folder
+
+
+def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
+    arr = (hr[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+    img = Image.fromarray(arr).resize((arr.shape[1] // scale, arr.shape[0] // scale), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
+    """LR for an HR image: official LR_bicubic file when present, else our imresize (cached)."""
+    if protocol == "bam-legacy":
+        return _pil_bicubic_lr(hr, scale)
+    official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
+    if official.is_file():
+        return load_rgb(official)
+    if cache_dir is None:
+        return bicubic_downsample(hr, scale)
+    key = hashlib.sha1(f"{hr_path.resolve()}|{hr_path.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    cached = cache_dir / f"X{scale}" / f"{hr_path.stem}_{key}.png"
+    if cached.is_file():
+        try:
+            return load_rgb(cached)
+        except ImageError:
+            pass
+    lr = bicubic_downsample(hr, scale)
+    write_image(cached, lr, overwrite=True)
+    return lr
+
+
+def evaluate_folder(
+    forward: Callable[[Tensor], Tensor], folder: Path, *, scale: int, protocol: str = "standard",
+    cache_dir: Path | None = None, save_dir: Path | None = None,
+    on_image: Callable[[ImageResult], None] | None = None,
+) -> DatasetResult:
+    """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    hr_dir = hr_folder(folder)
+    root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
+    files = list_images(hr_dir)
+    if not files:
+        raise DataError(f"data folder {str(hr_dir)!r} holds no images")
+    name = dataset_name(hr_dir)
+    results = []
+    for path in files:
+        hr = mod_crop(load_rgb(path), scale)
+        lr = make_lr(path, hr, scale=scale, protocol=protocol, root=root, cache_dir=cache_dir / name if cache_dir else None)
+        sr = forward(lr)
+        if save_dir is not None:
+            write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
+        p, s = evaluate_pair(sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard")
+        r = ImageResult(path.stem, p, s)
+        results.append(r)
+        if on_image:
+            on_image(r)
+    return DatasetResult(
+        name, scale, protocol, float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results])), results
+    )

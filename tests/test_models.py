@@ -1,0 +1,102 @@
+"""Registry-wide model tests (STYLE §11): every model at every scale, on tiny inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import attnsr
+from attnsr.errors import ModelError
+from attnsr.registry import get_entry
+from attnsr.weights import build_from_checkpoint, save_weights
+
+CASES = [(name, scale) for name in attnsr.list_models() for scale in get_entry(name).scales]
+
+# Exact counts from docs/REFERENCE.md (official code).
+REFERENCE_PARAMS = {
+    ("a2n", 2): 1_036_443, ("a2n", 3): 1_036_443, ("a2n", 4): 1_047_459,
+    ("a2n_m", 2): 831_643, ("a2n_m", 3): 831_643, ("a2n_m", 4): 842_659,
+    ("pan", 2): 261_403, ("pan", 3): 261_403, ("pan", 4): 272_419,
+}
+
+
+def _small(name: str, scale: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return attnsr.create_model(name, scale=scale, **get_entry(name).test_options)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize(("name", "scale"), sorted(REFERENCE_PARAMS))
+def test_parameter_count_equals_reference(name, scale):
+    assert n_params(attnsr.create_model(name, scale=scale)) == REFERENCE_PARAMS[(name, scale)]
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_shape_finite_and_gradients(name, scale):
+    model = _small(name, scale)
+    x = torch.rand(1, 3, 11, 13, requires_grad=False)
+    y = model(x)
+    assert y.shape == (1, 3, 11 * scale, 13 * scale)
+    assert torch.isfinite(y).all()
+    y.abs().mean().backward()
+    no_grad = [k for k, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not no_grad, f"parameters without a finite gradient: {no_grad[:5]}"
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_batch_of_two_equals_two_singles(name, scale):
+    model = _small(name, scale).eval()
+    x = torch.rand(2, 3, 9, 10)
+    with torch.no_grad():
+        both = model(x)
+        singles = torch.cat([model(x[:1]), model(x[1:])])
+    torch.testing.assert_close(both, singles, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "scale"), CASES)
+def test_save_rebuild_same_output(name, scale, tmp_path):
+    model = _small(name, scale).eval()
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, record={"note": "test"})
+    rebuilt = build_from_checkpoint(path).eval()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), rebuilt(x), rtol=0, atol=0)
+    assert rebuilt.arch == model.arch
+
+
+def test_unknown_model_and_option_fail_with_choices():
+    with pytest.raises(ModelError, match="Did you mean a2n") as e:
+        attnsr.create_model("a2m", scale=2)
+    assert "\n" not in str(e.value) and "pan" in str(e.value)
+    with pytest.raises(ModelError, match="no option 'widht'"):
+        attnsr.create_model("a2n", scale=2, widht=3)
+    with pytest.raises(ModelError, match="scales"):
+        attnsr.create_model("a2n", scale=8)
+    with pytest.raises(ModelError, match="unknown attention"):
+        attnsr.create_model("pan", scale=2, attention="bma")
+
+
+def test_a2n_variants_are_options_of_one_class():
+    from attnsr.models.a2n import A2N, A2N_VARIANTS
+
+    for options in A2N_VARIANTS.values():
+        if options.get("num_blocks", 16) > 16:
+            continue
+        m = attnsr.create_model("a2n", scale=4, **{**options, "num_blocks": 2})
+        assert isinstance(m, A2N)
+        assert m(torch.rand(1, 3, 6, 6)).shape == (1, 3, 24, 24)
+
+
+def test_analysis_model_switches_attention_per_block():
+    from attnsr.models.a2n_analysis import TABLE2_SETTINGS
+
+    counts = {k: n_params(attnsr.create_model("a2n_analysis", scale=4, attention_blocks=k)) for k in TABLE2_SETTINGS}
+    assert counts["front"] == counts["back"] == counts["interleaved"]
+    assert counts["none"] < counts["front"] < counts["all"]
+    assert counts["all"] - counts["front"] == counts["front"] - counts["none"]
+    with pytest.raises(ModelError):
+        attnsr.create_model("a2n_analysis", scale=4, attention_blocks=[0, 11])
