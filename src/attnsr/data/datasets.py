@@ -64,6 +64,7 @@ def load_pairs(
     if lr_dirs is not None and len(lr_dirs) != len(hr_dirs):
         raise DataError("lr_dirs must list one folder per train_dirs folder")
     pairs: list[Pair] = []
+    skipped: list[str] = []
     for i, folder in enumerate(hr_dirs):
         if not folder.is_dir():
             raise DataError(f"training folder {str(folder)!r} does not exist")
@@ -83,9 +84,15 @@ def load_pairs(
                 lr = cached_lr(path, hr, scale, cache_dir)
             crops = _five_crops(lr, hr, scale) if five_crop else [(lr, hr)]
             for j, (lr_c, hr_c) in enumerate(crops):
-                if min(lr_c.shape[-2:]) < min_lr_side:
-                    raise DataError(f"{path.name}: LR {tuple(lr_c.shape[-2:])} smaller than the patch {min_lr_side}")
+                if min(lr_c.shape[-2:]) < min_lr_side:  # valid but too small for a patch
+                    skipped.append(path.name)
+                    continue
                 pairs.append(Pair(f"{path.stem}#{j}" if five_crop else path.stem, _to_uint8(lr_c)[0], _to_uint8(hr_c)[0]))
+    if skipped:
+        log.warning("skipped %d images whose LR is smaller than the %d-pixel patch (e.g. %s)", len(skipped),
+                    min_lr_side, skipped[0])
+    if not pairs:
+        raise DataError(f"no training image is large enough for an LR patch of {min_lr_side} pixels")
     log.info("loaded %d training pairs from %d folders", len(pairs), len(hr_dirs))
     return pairs
 

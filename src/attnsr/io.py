@@ -1,0 +1,326 @@
+"""Image I/O into the project's single image contract.
+
+Every tensor that enters or leaves this module is ``float32``, RGB (sRGB-encoded values as stored in
+the file, no colour management or linearisation), in ``[0, 1]``, laid out NCHW with ``N = 1``. Alpha
+travels separately as ``1x1xHxW`` in ``[0, 1]``. :class:`ImageInfo` records what is needed to write a
+result back faithfully (grayscale, bit depth, alpha, ICC profile, EXIF).
+
+Pillow limits, handled explicitly: 16-bit *grayscale* PNG/TIFF is read and written at full 16-bit
+precision; 16-bit *colour* PNGs (RGB48/RGBA64) are decoded by Pillow at 8 bits, so they are reported
+with ``bit_depth=8`` (a warning is logged); Pillow cannot write 16-bit colour, so colour output is
+always 8-bit. Multi-frame files (TIFF pages, animated WebP) yield their first frame.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_PIXELS: int = 100_000_000
+
+_SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+                  ".tiff": "TIFF", ".webp": "WEBP"}
+_READ_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP"}
+_PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+               Image.DecompressionBombError)
+_ORIENTATION = 0x0112
+
+
+@dataclass
+class ImageInfo:
+    """What is needed to write a result back faithfully (see module docstring)."""
+
+    path: Path | None
+    format: str              # Pillow format name: 'PNG', 'JPEG', ...
+    mode: str                # original Pillow mode
+    bit_depth: int           # 8 or 16 (precision of the decoded values)
+    grayscale: bool          # source had no colour
+    has_alpha: bool
+    icc_profile: bytes | None
+    exif: bytes | None       # orientation reset to 1 once it has been applied
+    size: tuple[int, int]    # (width, height) after EXIF transpose
+
+
+def _name(path: Path | None) -> str:
+    return "image" if path is None else str(path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _open_unguarded(path: Path) -> Image.Image:
+    """``Image.open`` (header only) with Pillow's bomb guard off: ``max_pixels`` decides instead."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _png_header_depth(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR, or None."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24], head[25]
+    return None
+
+
+def _icc_space(icc: bytes | None) -> str | None:
+    """ICC header colour space ('RGB', 'GRAY', 'CMYK', ...), or None."""
+    return icc[16:20].decode("ascii", "replace").strip() if icc and len(icc) >= 20 else None
+
+
+def _gray_palette(im: Image.Image) -> bool:
+    pal = np.asarray(im.getpalette("RGB") or [0, 0, 0], dtype=np.uint8).reshape(-1, 3)
+    return bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
+
+
+def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bool, int, bytes | None]:
+    """Pixels of a loaded image -> (HxWx3 or HxW float32 [0,1], HxW alpha or None, gray, depth, icc)."""
+    mode = im.mode
+    if mode == "P" or mode == "PA":
+        gray = _gray_palette(im)
+        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+        mode = im.mode
+        if gray:
+            a = np.asarray(im)
+            return a[..., 0] / np.float32(255), (a[..., 3] / np.float32(255) if mode == "RGBA" else None), True, 8, icc
+    if mode == "1":
+        im, mode = im.convert("L"), "L"
+    if mode in ("L", "LA", "La"):
+        a = np.asarray(im.convert("LA") if mode == "La" else im)
+        if a.ndim == 2:
+            return a / np.float32(255), None, True, 8, icc
+        return a[..., 0] / np.float32(255), a[..., 1] / np.float32(255), True, 8, icc
+    if mode.startswith("I"):   # I;16, I;16B, I;16L, I;16N, I (32-bit int, 16-bit PNG in old Pillow)
+        a = np.asarray(im)
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise ImageError(f"cannot read '{path}': integer image with values in [{lo}, {hi}], "
+                             "only 16-bit unsigned [0, 65535] is supported")
+        return a.astype(np.float32) / np.float32(65535), None, True, 16, icc
+    if mode == "F":
+        a = np.array(im, dtype=np.float32)
+        if a.size and not (np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0):
+            raise ImageError(f"cannot read '{path}': 32-bit float image with values outside [0, 1] "
+                             f"(min {np.nanmin(a):.4g}, max {np.nanmax(a):.4g}) is not supported")
+        return a, None, True, 16, icc
+    if mode == "CMYK" and icc is not None and _icc_space(icc) == "CMYK":
+        try:
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            im = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb,
+                                           outputMode="RGB")
+            icc, mode = srgb.tobytes(), "RGB"
+        except (ImageCms.PyCMSError, OSError, ValueError) as e:
+            log.warning("%s: CMYK profile conversion failed (%s); using a plain conversion", path, e)
+    has_alpha = "A" in mode or "a" in mode or "transparency" in im.info
+    try:
+        im = im if mode in ("RGB", "RGBA") else im.convert("RGBA" if has_alpha else "RGB")
+    except ValueError as e:
+        raise ImageError(f"cannot read '{path}': unsupported pixel mode {mode!r} ({_one_line(e)})") from e
+    if _icc_space(icc) not in (None, "RGB"):
+        icc = None   # profile described the original (CMYK/Lab/...) encoding, not the RGB we return
+    a = np.asarray(im)
+    alpha = a[..., 3] / np.float32(255) if im.mode == "RGBA" else None
+    return a[..., :3] / np.float32(255), alpha, False, 8, icc
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               apply_exif: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, ImageInfo]:
+    """Read an image file.
+
+    Returns ``(rgb, alpha, info)``: ``rgb`` is a contiguous float32 ``1x3xHxW`` tensor in ``[0, 1]``,
+    RGB as stored (grayscale replicated to 3 channels, CMYK converted to sRGB); ``alpha`` is
+    ``1x1xHxW`` float32 in ``[0, 1]`` or None. EXIF orientation is applied when ``apply_exif``.
+    Raises :class:`ImageError` (one line, naming the file) for missing, empty, corrupt, truncated,
+    unsupported or over-``max_pixels`` files.
+    """
+    p = Path(path)
+    if p.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ImageError(f"cannot read '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
+                         f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    if not p.exists():
+        raise ImageError(f"cannot read '{p}': no such file")
+    if not p.is_file():
+        raise ImageError(f"cannot read '{p}': not a regular file")
+    if p.stat().st_size == 0:
+        raise ImageError(f"cannot read '{p}': empty file (0 bytes)")
+    try:
+        with _open_unguarded(p) as im:
+            if im.format not in _READ_FORMATS:
+                raise ImageError(f"cannot read '{p}': unsupported image format {im.format} "
+                                 f"(supported: PNG, JPEG, BMP, TIFF, WebP)")
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
+                                 f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
+            im.verify()   # structure/CRC check without decoding pixels (PNG chunks, ...)
+        with _open_unguarded(p) as im:
+            fmt, mode = im.format, im.mode
+            im.load()
+            exif_bytes, had_exif = None, len(im.getexif()) > 0
+            if apply_exif:
+                ImageOps.exif_transpose(im, in_place=True)
+            exif = im.getexif()
+            if had_exif:
+                if apply_exif:
+                    exif[_ORIENTATION] = 1
+                exif_bytes = exif.tobytes()
+            icc = im.info.get("icc_profile") or None
+            rgb, alpha, gray, depth, icc = _decode(im, p, icc)
+        if fmt == "PNG" and depth == 8 and (_png_header_depth(p) or (8, 0))[0] == 16:
+            log.warning("%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p)
+    except ImageError:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
+    except _PIL_ERRORS as e:
+        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+    hh, ww = rgb.shape[:2]
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
+    t = (t[None].expand(3, hh, ww) if t.ndim == 2 else t.permute(2, 0, 1))[None].contiguous()
+    a = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
+    info = ImageInfo(path=p, format="JPEG" if fmt == "MPO" else fmt, mode=mode, bit_depth=depth, grayscale=gray,
+                     has_alpha=a is not None, icc_profile=icc, exif=exif_bytes, size=(ww, hh))
+    return t, a, info
+
+
+def load_rgb(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Read just the RGB image: float32 ``1x3xHxW`` in ``[0, 1]`` (alpha dropped, grayscale replicated)."""
+    return read_image(path, max_pixels=max_pixels)[0]
+
+
+def check_min_size(info: ImageInfo, min_side: int) -> None:
+    """Raise :class:`ImageError` when the image's width or height is below ``min_side``."""
+    w, h = info.size
+    if w < min_side or h < min_side:
+        raise ImageError(f"'{_name(info.path)}' is {w}x{h}, smaller than the minimum "
+                         f"{min_side}x{min_side} this command needs")
+
+
+def to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """Float in ``[0, 1]`` (any layout) -> uint8 ``[0, 255]``, same shape; clamps, rounds half to even."""
+    x = img if img.is_floating_point() else img.float()
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def _plane(t: torch.Tensor, channels: int, what: str) -> torch.Tensor:
+    """``1xCxHxW`` / ``CxHxW`` (or ``HxW`` for one channel) -> float ``CxHxW`` on the CPU."""
+    t = t.detach().to("cpu", torch.float32)
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    if channels == 1 and t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3 or t.shape[0] != channels:
+        raise ValueError(f"{what} must be 1x{channels}xHxW, got shape {tuple(t.shape)}")
+    return t
+
+
+def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
+                info: ImageInfo | None = None, quality: int = 95, overwrite: bool = False,
+                parents: bool = False) -> Path:
+    """Write a float32 RGB ``1x3xHxW`` tensor in ``[0, 1]`` (values clamped) atomically; return the path.
+
+    The format follows the suffix. With ``info`` from :func:`read_image`: grayscale sources are written
+    as L (I;16 for 16-bit PNG/TIFF, values ``round(gray * 65535)``, gray = BT.601 luma of the three
+    channels), ICC profile and EXIF are carried over where the format stores them. ``alpha``
+    (``1x1xHxW`` in ``[0, 1]``) gives RGBA/LA (dropped with a warning for JPEG and BMP). The image is
+    encoded to a hidden temp file in the destination folder and moved into place with ``os.replace``.
+    ``parents=True`` creates a missing destination folder. Raises :class:`ImageError` when the target
+    exists and ``overwrite`` is False, the folder is missing or not writable, the suffix is unsupported
+    or encoding fails.
+    """
+    p = Path(path)
+    fmt = _SUFFIX_FORMAT.get(p.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"cannot write '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
+                         f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    if p.exists() and not overwrite:
+        raise ImageError(f"cannot write '{p}': file exists (pass overwrite to replace it)")
+    if p.is_dir():
+        raise ImageError(f"cannot write '{p}': a folder of that name exists")
+    c = _plane(rgb, 3, "rgb").clamp(0, 1)
+    a = None if alpha is None else _plane(alpha, 1, "alpha").clamp(0, 1)
+    if a is not None and a.shape[1:] != c.shape[1:]:
+        raise ValueError(f"alpha size {tuple(a.shape[1:])} differs from rgb size {tuple(c.shape[1:])}")
+    if a is not None and fmt in ("JPEG", "BMP"):
+        log.warning("%s: %s cannot store alpha here; alpha dropped", p, fmt)
+        a = None
+    gray = info is not None and info.grayscale
+    if gray:
+        g = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).clamp(0, 1)
+        if info.bit_depth == 16 and fmt in ("PNG", "TIFF") and a is None:
+            img = Image.fromarray(g.mul(65535).round().to(torch.int32).numpy().astype(np.uint16))
+        elif a is not None and fmt in ("PNG", "TIFF"):
+            img = Image.fromarray(to_uint8(torch.stack([g, a[0]], -1)).numpy(), "LA")
+        elif a is not None:
+            img = Image.fromarray(to_uint8(torch.stack([g, g, g, a[0]], -1)).numpy(), "RGBA")
+        else:
+            img = Image.fromarray(to_uint8(g).numpy(), "L")
+    elif a is not None:
+        img = Image.fromarray(to_uint8(torch.cat([c, a]).permute(1, 2, 0)).numpy(), "RGBA")
+    else:
+        img = Image.fromarray(to_uint8(c.permute(1, 2, 0)).numpy(), "RGB")
+    params: dict = {}
+    if fmt in ("JPEG", "WEBP"):
+        params["quality"] = int(quality)
+    if info is not None and fmt != "BMP":
+        want = "GRAY" if img.mode in ("L", "LA", "I;16") else "RGB"
+        if info.icc_profile and _icc_space(info.icc_profile) == want:
+            params["icc_profile"] = info.icc_profile
+        if info.exif:
+            params["exif"] = info.exif
+    folder = p.parent if str(p.parent) else Path(".")
+    if parents:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"cannot write '{p}': cannot create folder '{folder}' ({_one_line(e)})") from e
+    if not folder.is_dir():
+        raise ImageError(f"cannot write '{p}': folder '{folder}' does not exist or is not a folder")
+    tmp = folder / f".{p.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # umask applies, unlike mkstemp
+    except OSError as e:
+        raise ImageError(f"cannot write '{p}': folder '{folder}' is not writable ({_one_line(e)})") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt, **params)
+        os.replace(tmp, p)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, (OSError, ValueError, KeyError, TypeError)):
+            raise ImageError(f"cannot write '{p}': {_one_line(e)}") from e
+        raise
+    return p
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Supported image files directly in ``folder`` (not recursive, hidden files skipped), sorted by name."""
+    d = Path(folder)
+    if not d.exists():
+        raise ImageError(f"image folder '{d}' does not exist")
+    if not d.is_dir():
+        raise ImageError(f"'{d}' is not a folder")
+    return sorted(f for f in d.iterdir()
+                  if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file())
