@@ -258,6 +258,17 @@ def test_cmyk_is_converted_to_rgb(tmp_path: Path) -> None:
     assert r > 200 and g < 60 and b < 60
 
 
+def test_lab_tiff_is_converted_to_rgb(tmp_path: Path) -> None:
+    src = (48 + np.random.default_rng(7).integers(0, 256, (6, 9, 3)) // 2).astype(np.uint8)  # moderate colours
+    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    ImageCms.applyTransform(Image.fromarray(src), to_lab).save(tmp_path / "lab.tif")
+    rgb, _, info = read_image(tmp_path / "lab.tif")
+    assert info.mode == "LAB" and not info.grayscale
+    check_contract(rgb, 3, 6, 9)
+    err = np.abs(as_hwc_u8(rgb).astype(int) - src.astype(int))
+    assert err.mean() <= 2 and err.max() <= 20   # 8-bit Lab quantisation
+
+
 def test_exif_orientation_applied(tmp_path: Path) -> None:
     src = np.zeros((20, 40, 3), np.uint8)
     src[:, :20] = (255, 0, 0)     # left half red

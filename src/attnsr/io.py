@@ -133,7 +133,11 @@ def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray,
             icc, mode = srgb.tobytes(), "RGB"
         except (ImageCms.PyCMSError, OSError, ValueError) as e:
             log.warning("%s: CMYK profile conversion failed (%s); using a plain conversion", path, e)
-    has_alpha = "A" in mode or "a" in mode or "transparency" in im.info
+    if mode == "LAB":   # Pillow's plain convert() reinterprets Lab bytes; a colour transform is needed
+        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
+                                              "LAB", "RGB")
+        im, mode = ImageCms.applyTransform(im, lab_to_srgb), "RGB"
+    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
     try:
         im = im if mode in ("RGB", "RGBA") else im.convert("RGBA" if has_alpha else "RGB")
     except ValueError as e:
@@ -241,6 +245,9 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tens
                 parents: bool = False) -> Path:
     """Write a float32 RGB ``1x3xHxW`` tensor in ``[0, 1]`` (values clamped) atomically; return the path.
 
+    ``rgb`` may also hold integer levels (uint8 0-255, or int32 0-65535 for 16-bit output), which
+    writes very large images without a float copy.
+
     The format follows the suffix. With ``info`` from :func:`read_image`: grayscale sources are written
     as L (I;16 for 16-bit PNG/TIFF, values ``round(gray * 65535)``, gray = BT.601 luma of the three
     channels), ICC profile and EXIF are carried over where the format stores them. ``alpha``
@@ -259,28 +266,11 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tens
         raise ImageError(f"cannot write '{p}': file exists (pass overwrite to replace it)")
     if p.is_dir():
         raise ImageError(f"cannot write '{p}': a folder of that name exists")
-    c = _plane(rgb, 3, "rgb").clamp(0, 1)
-    a = None if alpha is None else _plane(alpha, 1, "alpha").clamp(0, 1)
-    if a is not None and a.shape[1:] != c.shape[1:]:
-        raise ValueError(f"alpha size {tuple(a.shape[1:])} differs from rgb size {tuple(c.shape[1:])}")
-    if a is not None and fmt in ("JPEG", "BMP"):
-        log.warning("%s: %s cannot store alpha here; alpha dropped", p, fmt)
-        a = None
     gray = info is not None and info.grayscale
-    if gray:
-        g = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).clamp(0, 1)
-        if info.bit_depth == 16 and fmt in ("PNG", "TIFF") and a is None:
-            img = Image.fromarray(g.mul(65535).round().to(torch.int32).numpy().astype(np.uint16))
-        elif a is not None and fmt in ("PNG", "TIFF"):
-            img = Image.fromarray(to_uint8(torch.stack([g, a[0]], -1)).numpy(), "LA")
-        elif a is not None:
-            img = Image.fromarray(to_uint8(torch.stack([g, g, g, a[0]], -1)).numpy(), "RGBA")
-        else:
-            img = Image.fromarray(to_uint8(g).numpy(), "L")
-    elif a is not None:
-        img = Image.fromarray(to_uint8(torch.cat([c, a]).permute(1, 2, 0)).numpy(), "RGBA")
+    if not rgb.is_floating_point():  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
+        img = _from_levels(rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16)
     else:
-        img = Image.fromarray(to_uint8(c.permute(1, 2, 0)).numpy(), "RGB")
+        img = _from_float(rgb, alpha=alpha, info=info, fmt=fmt, path=p)
     params: dict = {}
     if fmt in ("JPEG", "WEBP"):
         params["quality"] = int(quality)
@@ -324,3 +314,56 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         raise ImageError(f"'{d}' is not a folder")
     return sorted(f for f in d.iterdir()
                   if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file())
+
+
+def _from_float(rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInfo | None, fmt: str,
+                path: Path) -> Image.Image:
+    """Float RGB in [0, 1] (+ alpha) -> the Pillow image to encode (grayscale/16-bit per ``info``)."""
+    p = path
+    c = _plane(rgb, 3, "rgb").clamp(0, 1)
+    a = None if alpha is None else _plane(alpha, 1, "alpha").clamp(0, 1)
+    if a is not None and a.shape[1:] != c.shape[1:]:
+        raise ValueError(f"alpha size {tuple(a.shape[1:])} differs from rgb size {tuple(c.shape[1:])}")
+    if a is not None and fmt in ("JPEG", "BMP"):
+        log.warning("%s: %s cannot store alpha here; alpha dropped", p, fmt)
+        a = None
+    gray = info is not None and info.grayscale
+    if gray:
+        g = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).clamp(0, 1)
+        if info.bit_depth == 16 and fmt in ("PNG", "TIFF") and a is None:
+            img = Image.fromarray(g.mul(65535).round().to(torch.int32).numpy().astype(np.uint16))
+        elif a is not None and fmt in ("PNG", "TIFF"):
+            img = Image.fromarray(to_uint8(torch.stack([g, a[0]], -1)).numpy(), "LA")
+        elif a is not None:
+            img = Image.fromarray(to_uint8(torch.stack([g, g, g, a[0]], -1)).numpy(), "RGBA")
+        else:
+            img = Image.fromarray(to_uint8(g).numpy(), "L")
+    elif a is not None:
+        img = Image.fromarray(to_uint8(torch.cat([c, a]).permute(1, 2, 0)).numpy(), "RGBA")
+    else:
+        img = Image.fromarray(to_uint8(c.permute(1, 2, 0)).numpy(), "RGB")
+    return img
+
+
+def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, fmt: str, deep: bool) -> Image.Image:
+    """Integer levels ``1x3xHxW`` (uint8 0-255, or int32 0-65535 when ``deep``) -> Pillow image.
+
+    Keeps memory at the size of the levels for very large outputs; alpha (float [0, 1]) is attached as
+    8-bit. 16-bit levels are only stored as 16-bit grayscale (Pillow writes no 16-bit colour).
+    """
+    t = rgb.detach().cpu()
+    t = t[0] if t.ndim == 4 else t
+    peak = 65535 if t.dtype == torch.int32 else 255
+    if gray:
+        g = (t[0].to(torch.float32) * 0.299 + t[1].to(torch.float32) * 0.587 + t[2].to(torch.float32) * 0.114)
+        if peak == 65535 and deep and fmt in ("PNG", "TIFF") and alpha is None:
+            return Image.fromarray(g.round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16))
+        g8 = (g * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
+        if alpha is not None and fmt in ("PNG", "TIFF"):
+            return Image.fromarray(torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
+        return Image.fromarray(g8.numpy(), "L")
+    u8 = t if t.dtype == torch.uint8 else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
+    if alpha is not None and fmt not in ("JPEG", "BMP"):
+        a8 = to_uint8(_plane(alpha, 1, "alpha"))
+        return Image.fromarray(torch.cat([u8, a8]).permute(1, 2, 0).numpy(), "RGBA")
+    return Image.fromarray(u8.permute(1, 2, 0).contiguous().numpy(), "RGB")

@@ -224,7 +224,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
             if on_step is not None:
                 on_step(StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0))
             if done % cfg.log_every == 0:
-                history.append({"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0]})
+                history.append({"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()})
+                log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0])
                 if writer:
                     writer.add_scalar("train/loss", loss_v, done)
                     writer.add_scalar("train/lr", sched.get_last_lr()[0], done)
