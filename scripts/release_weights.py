@@ -1,0 +1,72 @@
+"""Turn a training run into the package's built-in weights, with a measured record.
+
+Usage: python scripts/release_weights.py runs/a2n_x4_291 [--datasets Set5 Set14 B100 Urban100] [--threads N]
+
+Loads the run's checkpoint (EMA weights when the run kept them), evaluates it under the standard
+protocol (whole image, fp32) on the given benchmark sets, and writes
+src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and a record
+(recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors), plus
+benchmarks/results/default_<name>_x<scale>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from attnsr.evaluate import evaluate_folder, make_forward
+from attnsr.registry import create_model
+from attnsr.settings import shared_root
+from attnsr.weights import PRETRAINED_DIR, save_weights
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100", "Urban100"])
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ck = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    arch = ck["arch"]
+    model = create_model(arch["name"], scale=arch["scale"], **arch.get("options", {}))
+    model.load_state_dict(ck["ema"] if ck.get("ema") is not None else ck["model"])
+    history = ck.get("history", [])
+    times = [h["time"] for h in history if "time" in h]
+    results = {}
+    fwd = make_forward(model, scale=arch["scale"], protocol="standard")
+    for ds in args.datasets:
+        r = evaluate_folder(fwd, shared_root() / "data" / ds, scale=arch["scale"], protocol="standard",
+                            cache_dir=Path("cache/lr"))
+        results[ds] = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "images": len(r.images)}
+        print(ds, results[ds], flush=True)
+    model = model.to(memory_format=torch.contiguous_format)
+    digest = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        digest.update(k.encode())
+        digest.update(v.detach().contiguous().numpy().tobytes())
+    cfg = ck["config"]
+    record = {
+        "name": arch["name"], "scale": arch["scale"], "input_range": "0-1",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "recipe": cfg, "training_data": cfg["data"]["train_dirs"], "iterations": ck["iteration"],
+        "batch_size": cfg["data"]["batch_size"], "lr_patch": cfg["data"]["patch_size"],
+        "precision": cfg["precision"], "train_seconds_logged": round(times[-1] - times[0], 1) if len(times) > 1 else None,
+        "protocol": "standard (whole image, fp32)", "results": results,
+        "tensor_sha256": digest.hexdigest(), "released": time.strftime("%Y-%m-%d"),
+    }
+    out = PRETRAINED_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
+    save_weights(model, out, record=record)
+    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
+    Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
