@@ -84,20 +84,22 @@ def make_runner(model: nn.Module, *, precision: str = "auto", device: str = "cpu
 
 
 def upscale_tensor(
-    lr: Tensor, model: nn.Module, *, tile: int | str = "auto", precision: str = "auto", device: str = "cpu",
+    lr: Tensor, run: Callable[[Tensor], Tensor], *, scale: int, tile: int | str = "auto",
     out_dtype: torch.dtype = torch.float32, on_tile: Callable[[], None] | None = None,
 ) -> Tensor:
-    """SR of a 1×3×h×w float RGB [0,1] CPU tensor; the result is on the CPU (``out_dtype``: float32 in
-    [0,1] unclamped, or uint8 / int32 levels for 8- / 16-bit output)."""
-    scale = model.scale if hasattr(model, "scale") else model.arch["scale"]
-    run = make_runner(model, precision=precision, device=device)
+    """SR of a 1×3×h×w float RGB [0,1] CPU tensor with a runner from :func:`make_runner` (or the
+    onnxruntime runner). The result is on the CPU: ``out_dtype`` float32 gives [0,1] unclamped values,
+    uint8 / int32 give 8- / 16-bit levels. ``tile``: LR tile side, 0 for the whole image, or "auto"
+    (whole image up to AUTO_WHOLE_PIXELS, else tiles of AUTO_TILE)."""
     h, w = lr.shape[-2:]
     if tile == "auto":
         tile_px = 0 if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE
     else:
         tile_px = int(tile)
+        if 0 < tile_px < 2 * 4 + 1:
+            raise AttnsrError(f"tile {tile_px} is too small; use at least 16 (or 0 for the whole image)")
     if tile_px == 0 or (h <= tile_px and w <= tile_px):
-        sr = run(lr).cpu()
+        sr = run(lr).float().cpu()
         if on_tile:
             on_tile()
         if out_dtype == torch.uint8:
@@ -122,12 +124,12 @@ def upscale(
     net = load_model(model, scale=scale, weights=weights)
     if isinstance(model, nn.Module) and getattr(net, "scale", scale) != scale:
         raise ModelError(f"the given model upscales x{net.scale}, not x{scale}")
-    kwargs = dict(tile=tile, precision=precision, device=device)
+    kwargs = dict(run=make_runner(net, precision=precision, device=device), scale=net.scale, tile=tile)
     if isinstance(image, Tensor):
         x = image[None] if image.dim() == 3 else image
         if x.dim() != 4 or x.shape[1] != 3:
             raise AttnsrError(f"expected a 3xHxW or Nx3xHxW RGB tensor, got shape {tuple(image.shape)}")
-        out = torch.cat([upscale_tensor(x[i : i + 1].float().cpu(), net, **kwargs) for i in range(x.shape[0])])
+        out = torch.cat([upscale_tensor(x[i : i + 1].float().cpu(), **kwargs) for i in range(x.shape[0])])
         out = out.clamp(0, 1).to(image.device)
         return out[0] if image.dim() == 3 else out
     if isinstance(image, np.ndarray):
@@ -157,7 +159,7 @@ def _upscale_array(arr: np.ndarray, net: nn.Module, **kwargs) -> np.ndarray:
         raise AttnsrError(f"expected HxW, HxWx1, HxWx3 or HxWx4, got shape {arr.shape}")
     rgb = np.repeat(plane, 3, axis=2) if plane.shape[2] == 1 else plane[..., :3]
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    sr = upscale_tensor(x, net, **kwargs).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    sr = upscale_tensor(x, **kwargs).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     if plane.shape[2] == 4:
         alpha = _bicubic_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[0], sr.shape[1])
         sr = np.concatenate([sr, alpha.numpy()[..., None]], axis=2)

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..errors import AttnsrError, ImageError
 from ..io import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_min_size, list_images, read_image, write_image
-from ..upscale import _bicubic_plane, load_model, sample_image, upscale_tensor
+from ..upscale import _bicubic_plane, load_model, make_runner, sample_image, upscale_tensor
 
 MIN_SIDE = 2
 
@@ -69,12 +69,31 @@ def output_path(src: Path, *, output: Path | None, single: bool, scale: int, fmt
     return output / name
 
 
+def make_backend(args: argparse.Namespace):
+    """The tile runner for --backend: torch (any precision/device) or onnxruntime (fp32, CPU)."""
+    if args.backend == "onnxruntime":
+        from ..export import export_onnx, onnx_runner
+
+        if args.weights and str(args.weights).endswith(".onnx"):
+            run, arch = onnx_runner(args.weights)
+            if arch.get("scale", args.scale) != args.scale:
+                raise AttnsrError(f"ONNX model {args.weights!r} upscales x{arch['scale']}, not x{args.scale}")
+            return run
+        model = load_model(args.model, scale=args.scale, weights=args.weights)
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="attnsr-onnx-")) / "model.onnx"
+        return onnx_runner(export_onnx(model, tmp))[0]
+    model = load_model(args.model, scale=args.scale, weights=args.weights)
+    if getattr(model, "scale", args.scale) != args.scale:
+        raise AttnsrError(f"the model upscales x{model.scale}, not x{args.scale}")
+    return make_runner(model, precision=args.precision, device=args.device)
+
+
 def run(args: argparse.Namespace) -> int:
     items = list(args.inputs) + ([str(sample_image())] if args.sample else [])
     if not items:
         raise AttnsrError("give at least one INPUT (file, folder or glob), or --sample")
-    if args.backend == "onnxruntime":
-        raise AttnsrError("the onnxruntime backend needs an exported model: run `attnsr export onnx` first")
     tile: int | str = args.tile
     if tile != "auto":
         try:
@@ -93,17 +112,14 @@ def run(args: argparse.Namespace) -> int:
             args.output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageError(f"cannot create output folder '{args.output}': {exc.strerror}") from None
-    model = load_model(args.model, scale=args.scale, weights=args.weights)
-    if getattr(model, "scale", args.scale) != args.scale:
-        raise AttnsrError(f"the model upscales x{model.scale}, not x{args.scale}")
+    run = make_backend(args)
     bar = tqdm(total=len(files), unit="img", disable=args.no_progress or single)
     t0, pixels = time.perf_counter(), 0
     for src, dst in zip(files, targets):
         rgb, alpha, info = read_image(src, max_pixels=args.max_pixels)
         check_min_size(info, MIN_SIDE)
         deep = info.bit_depth == 16 and dst.suffix.lower() in (".png", ".tif", ".tiff")
-        sr = upscale_tensor(rgb, model, tile=tile, precision=args.precision, device=args.device,
-                            out_dtype=torch.int32 if deep else torch.uint8)
+        sr = upscale_tensor(rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8)
         del rgb
         alpha_sr = None
         if alpha is not None:
