@@ -68,7 +68,9 @@ class AWRU(nn.Module):
 class LFB(nn.Module):
     """Local fusion block: ``num_awru`` AWRUs in a chain, outputs concatenated and fused by a 3×3 conv."""
 
-    def __init__(self, num_feats: int, block_feats: int, *, num_awru: int = 4, res_scale: float = 1.0) -> None:
+    def __init__(
+        self, num_feats: int, block_feats: int, *, num_awru: int = 4, res_scale: float = 1.0
+    ) -> None:
         super().__init__()
         self.lfl = nn.ModuleList(AWRU(num_feats, block_feats, res_scale=res_scale) for _ in range(num_awru))
         self.reduction = wn_conv(num_feats * num_awru, num_feats, 3)
@@ -165,7 +167,7 @@ def awsrn(
 ) -> AWSRN:
     """AWSRN (1,396,872 / 1,476,147 / 1,587,132 parameters at ×2/×3/×4); ``attention="bam"``: +309.
 
-    ``num_blocks`` counts LFBs (AWSRN-S: 1, AWSRN-M: 3, AWSRN: 4).
+    ``num_blocks`` counts LFBs and ``num_awru`` the AWRUs in each (4 and 4 in AWSRN).
     """
     return AWSRN(
         scale=scale,

@@ -66,7 +66,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, num_feats: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(num_feats, num_feats, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(num_feats, num_feats, 3, 1, 1)
+            nn.Conv2d(num_feats, num_feats, 3, 1, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(num_feats, num_feats, 3, 1, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,40 @@
+"""Benchmark images for the analysis tools: (name, HR, LR) triples from a folder of HR images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from torch import Tensor
+
+from ..data.imresize import bicubic_downsample, mod_crop
+from ..errors import DataError
+from ..evaluate import hr_folder, make_lr
+from ..io import list_images, load_rgb
+
+
+def benchmark_images(folder: str | Path, *, scale: int, limit: int | None = None) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """Yield ``(stem, hr, lr)`` for the HR images of ``folder`` (``DIR`` or ``DIR/HR``), sorted by name.
+
+    ``hr`` is mod-cropped to a multiple of ``scale``; ``lr`` is the official ``LR_bicubic/X{s}`` file
+    when the folder has one, else MATLAB bicubic of ``hr`` (the standard protocol). Both 1×3×H×W float
+    RGB in [0, 1].
+    """
+    hr_dir = hr_folder(Path(folder))
+    root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
+    files = list_images(hr_dir)
+    if not files:
+        raise DataError(f"data folder {str(hr_dir)!r} holds no images")
+    for path in files[:limit]:
+        hr = mod_crop(load_rgb(path), scale)
+        yield path.stem, hr, make_lr(path, hr, scale=scale, protocol="standard", root=root, cache_dir=None)
+
+
+def image_input(path: str | Path, *, scale: int, is_hr: bool) -> tuple[Tensor | None, Tensor]:
+    """``(hr, lr)`` for one image file: with ``is_hr`` the file is HR (mod-cropped) and the LR is its
+    MATLAB bicubic downscale; otherwise the file is the LR input and ``hr`` is None."""
+    img = load_rgb(path)
+    if not is_hr:
+        return None, img
+    hr = mod_crop(img, scale)
+    return hr, bicubic_downsample(hr, scale)

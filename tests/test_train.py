@@ -1,0 +1,110 @@
+"""Training: exact resume after a kill, DDP equivalence, config and data errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from attnsr.config import load_config
+from attnsr.data.datasets import make_fake_images
+from attnsr.errors import ConfigError, DataError, ImageError
+from attnsr.train import train
+
+
+def base_overrides(tmp_path, out: str, iterations: int = 8) -> list[str]:
+    return [
+        "model.name=pan", "model.scale=2", "model.options={num_blocks: 1}",
+        f"data.train_dirs=[{tmp_path / 'hr'}]", "data.val_dir=null", "data.patch_size=12", "data.batch_size=4",
+        f"data.cache_dir={tmp_path / 'cache'}", "optim.schedule=constant", "optim.lr=1e-3", "optim.ema=0.9",
+        f"iterations={iterations}", "precision=fp32", "threads=1", "ckpt_every=2", "log_every=1",
+        "tensorboard=false", f"out_dir={tmp_path / out}",
+    ]
+
+
+@pytest.fixture()
+def data(tmp_path):
+    make_fake_images(tmp_path / "hr", count=5, size=(48, 40))
+    return tmp_path
+
+
+def env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def test_killed_run_resumes_bit_identically(data):
+    tmp = data
+    reference = train(load_config(None, base_overrides(tmp, "ref")))
+    # A separate process trains and is SIGKILLed after its iteration-4 checkpoint, mid-way through 5.
+    script = textwrap.dedent(f"""
+        import os, signal
+        from attnsr.config import load_config
+        from attnsr.train import train
+        def on_step(info):
+            if info.iteration == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+        train(load_config(None, {base_overrides(tmp, "killed")!r}), on_step=on_step)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    ck = torch.load(tmp / "killed" / "checkpoint.pt", weights_only=False)
+    assert ck["iteration"] == 4
+    assert not (tmp / "killed" / "pan_x2.safetensors").exists()
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnsr", "train", "--resume", "--no-progress",
+         *[a for o in base_overrides(tmp, "killed") for a in ("--set", o)]],
+        env=env(), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    a, b = load_file(reference), load_file(tmp / "killed" / "pan_x2.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+
+
+def test_two_process_ddp_matches_single_process(data):
+    tmp = data
+    single = train(load_config(None, base_overrides(tmp, "single", iterations=4)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
+           "-m", "attnsr", "train", "--no-progress",
+           *[a for o in base_overrides(tmp, "ddp", iterations=4) for a in ("--set", o)]]
+    proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = load_file(single), load_file(tmp / "ddp" / "pan_x2.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_config_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key 'optim.lrr'"):
+        load_config(None, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="expects int"):
+        load_config(None, ["iterations=many"])
+    with pytest.raises(ConfigError, match="expects true/false"):
+        load_config(None, ["data.augment=3"])
+    bad = tmp_path / "c.yaml"
+    bad.write_text("data: {patch_sise: 3}\n")
+    with pytest.raises(ConfigError, match="patch_sise"):
+        load_config(bad)
+    cfg = load_config(None, ["optim.lr=2e-4", "data.train_dirs=[a, b]"])
+    assert cfg.optim.lr == 2e-4 and cfg.data.train_dirs == ["a", "b"]
+
+
+def test_missing_folder_and_unreadable_image_stop_before_work(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        train(load_config(None, base_overrides(tmp_path, "x") + [f"data.train_dirs=[{tmp_path / 'nope'}]"]))
+    make_fake_images(tmp_path / "hr", count=2, size=(48, 40))
+    (tmp_path / "hr" / "broken.png").write_text("garbage")
+    with pytest.raises(ImageError, match="broken.png"):
+        train(load_config(None, base_overrides(tmp_path, "y")))
+    assert not (tmp_path / "y" / "checkpoint.pt").exists()
+
+
+def test_cli_reports_config_error_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr
