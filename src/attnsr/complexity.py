@@ -62,3 +62,40 @@ def _meta_copy(model: nn.Module) -> nn.Module:
 
     clone = copy.deepcopy(model)
     return clone.to_empty(device="meta")
+
+
+def paper_input_size(name: str, scale: int) -> tuple[int, int]:
+    """The input size at which each paper reports multiply-adds: A2N/PAN-family 1280x720 output;
+    BAM hosts 240x360 input (BAM paper Table 2)."""
+    if name.startswith("a2n"):
+        return 720 // scale, 1280 // scale
+    return 240, 360
+
+
+@torch.no_grad()
+def measure_fps(
+    model: nn.Module, *, size: tuple[int, int], precision: str = "fp32", device: str = "cpu", repeats: int = 3,
+    warmup: int = 1,
+) -> float:
+    """Frames per second (median of ``repeats`` timed forwards) on a 1×3×H×W input."""
+    import statistics
+    import time
+
+    dev = torch.device(device)
+    model = model.eval().to(dev).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, *size, device=dev).contiguous(memory_format=torch.channels_last)
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def once() -> float:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            model(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        once()
+    return 1.0 / statistics.median(once() for _ in range(repeats))

@@ -41,10 +41,13 @@ def build_host_attention(name: str, channels: int, *, reduction: int | None, hos
     """Factory attention for a host network; a one-line ModelError lists the choices that fit.
 
     An attention "fits" when the factory can build it for ``channels`` channels at ``reduction``.
+    Unknown names keep the factory's own message (close matches and every valid name).
     """
     try:
         return build_attention(name, channels, reduction=reduction)
     except ModelError:
+        if str(name).lower() not in list_attentions():
+            raise
         valid = []
         for choice in list_attentions():
             try:
