@@ -14,8 +14,15 @@ from attnsr.models.a2n import A2N_VARIANTS
 from attnsr.models.a2n_analysis import TABLE2_SETTINGS
 
 PAPER_K = {  # thousands of parameters, A2N paper (x4)
-    "attention-only": 810, "non-attention-only": 208, "addition": 1040, "concatenation": 1092,
-    "adaptive-weights": 1040, "a2n-s": 678, "a2n-m": 843, "a2n": 1047, "no-op-non-attention": 817,
+    "attention-only": 810,
+    "non-attention-only": 208,
+    "addition": 1040,
+    "concatenation": 1092,
+    "adaptive-weights": 1040,
+    "a2n-s": 678,
+    "a2n-m": 843,
+    "a2n": 1047,
+    "no-op-non-attention": 817,
 }
 PAPER_TABLE2_M = {"all": 9.2, "none": 4.4, "front": 6.8, "back": 6.8, "interleaved": 6.8}
 NOTES = {
@@ -28,12 +35,26 @@ def main() -> None:
     rows = []
     for key, options in A2N_VARIANTS.items():
         m = attnsr.create_model("a2n", scale=4, **options)
-        rows.append({"variant": key, "options": options, "params": count_parameters(m),
-                     "paper_k": PAPER_K.get(key), "gmacs_720p": round(count_macs(m, input_size=(180, 320)) / 1e9, 2)})
+        rows.append(
+            {
+                "variant": key,
+                "options": options,
+                "params": count_parameters(m),
+                "paper_k": PAPER_K.get(key),
+                "gmacs_720p": round(count_macs(m, input_size=(180, 320)) / 1e9, 2),
+            }
+        )
     for key in TABLE2_SETTINGS:
         m = attnsr.create_model("a2n_analysis", scale=4, attention_blocks=key)
-        rows.append({"variant": f"analysis-{key}", "options": {"attention_blocks": key}, "params": count_parameters(m),
-                     "paper_k": PAPER_TABLE2_M[key] * 1000, "gmacs_720p": None})
+        rows.append(
+            {
+                "variant": f"analysis-{key}",
+                "options": {"attention_blocks": key},
+                "params": count_parameters(m),
+                "paper_k": PAPER_TABLE2_M[key] * 1000,
+                "gmacs_720p": None,
+            }
+        )
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/results/ablation_params.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
@@ -46,7 +67,11 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        paper = f"{r['paper_k'] / 1000:.1f}M" if r["paper_k"] and r["paper_k"] >= 2000 else (f"{r['paper_k']:.0f}K" if r["paper_k"] else "–")
+        paper = (
+            f"{r['paper_k'] / 1000:.1f}M"
+            if r["paper_k"] and r["paper_k"] >= 2000
+            else (f"{r['paper_k']:.0f}K" if r["paper_k"] else "–")
+        )
         note = NOTES.get(r["variant"], "")
         if r["variant"].startswith("analysis-"):
             note = "widths of the Sec. 3 model are not published; ours is 64 channels (see models/a2n_analysis.py)"

@@ -19,15 +19,31 @@ from attnsr.settings import shared_root
 from attnsr.weights import build_from_checkpoint
 
 RUNS = [
-    ("pan_x2.pth", "pan", 2, "standard"), ("pan_x3.pth", "pan", 3, "standard"), ("pan_x4.pth", "pan", 4, "standard"),
-    ("a2n_x2.pt", "a2n", 2, "chop"), ("a2n_x3.pt", "a2n", 3, "chop"),
-    ("a2n_x2.pt", "a2n", 2, "standard"), ("a2n_x3.pt", "a2n", 3, "standard"),
+    ("pan_x2.pth", "pan", 2, "standard"),
+    ("pan_x3.pth", "pan", 3, "standard"),
+    ("pan_x4.pth", "pan", 4, "standard"),
+    ("a2n_x2.pt", "a2n", 2, "chop"),
+    ("a2n_x3.pt", "a2n", 3, "chop"),
+    ("a2n_x2.pt", "a2n", 2, "standard"),
+    ("a2n_x3.pt", "a2n", 3, "standard"),
 ]
 # Published figures (docs/REFERENCE.md): A2N Table 5 and PAN's B100.
 PUBLISHED = {
-    ("a2n", 2): {"Set5": (38.06, 0.9608), "Set14": (33.75, 0.9194), "B100": (32.22, 0.9002), "Urban100": (32.43, 0.9311)},
-    ("a2n", 3): {"Set5": (34.47, 0.9279), "Set14": (30.44, 0.8437), "B100": (29.14, 0.8059), "Urban100": (28.41, 0.8570)},
-    ("pan", 2): {"B100": (32.18, 0.8997)}, ("pan", 3): {"B100": (29.11, 0.8050)}, ("pan", 4): {"B100": (27.59, 0.7363)},
+    ("a2n", 2): {
+        "Set5": (38.06, 0.9608),
+        "Set14": (33.75, 0.9194),
+        "B100": (32.22, 0.9002),
+        "Urban100": (32.43, 0.9311),
+    },
+    ("a2n", 3): {
+        "Set5": (34.47, 0.9279),
+        "Set14": (30.44, 0.8437),
+        "B100": (29.14, 0.8059),
+        "Urban100": (28.41, 0.8570),
+    },
+    ("pan", 2): {"B100": (32.18, 0.8997)},
+    ("pan", 3): {"B100": (29.11, 0.8050)},
+    ("pan", 4): {"B100": (27.59, 0.7363)},
 }
 
 
@@ -51,22 +67,39 @@ def main() -> None:
             if name == "a2n" and protocol == "standard" and ds not in ("Set5", "Set14"):
                 continue  # A2N's published B100/Urban100 figures are chopped; whole-image only where REFERENCE has it
             t0 = time.perf_counter()
-            r = evaluate_folder(fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=Path("cache/lr"))
+            r = evaluate_folder(
+                fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=Path("cache/lr")
+            )
             pub = PUBLISHED.get((name, scale), {}).get(ds) if (name == "pan" or protocol == "chop") else None
-            rows.append({
-                "checkpoint": ckpt, "model": name, "scale": scale, "protocol": protocol, "dataset": ds,
-                "psnr": r.psnr, "ssim": r.ssim, "images": len(r.images), "published_psnr": pub[0] if pub else None,
-                "published_ssim": pub[1] if pub else None, "seconds": time.perf_counter() - t0,
-            })
+            rows.append(
+                {
+                    "checkpoint": ckpt,
+                    "model": name,
+                    "scale": scale,
+                    "protocol": protocol,
+                    "dataset": ds,
+                    "psnr": r.psnr,
+                    "ssim": r.ssim,
+                    "images": len(r.images),
+                    "published_psnr": pub[0] if pub else None,
+                    "published_ssim": pub[1] if pub else None,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
-    lines = ["| model | scale | protocol | dataset | PSNR | SSIM | published | Δ dB |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | scale | protocol | dataset | PSNR | SSIM | published | Δ dB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         pub = f"{r['published_psnr']:.2f}/{r['published_ssim']:.4f}" if r["published_psnr"] else "–"
         delta = f"{r['psnr'] - r['published_psnr']:+.4f}" if r["published_psnr"] else "–"
-        lines.append(f"| {r['model']} | x{r['scale']} | {r['protocol']} | {r['dataset']} | {r['psnr']:.4f} | "
-                     f"{r['ssim']:.4f} | {pub} | {delta} |")
+        lines.append(
+            f"| {r['model']} | x{r['scale']} | {r['protocol']} | {r['dataset']} | {r['psnr']:.4f} | "
+            f"{r['ssim']:.4f} | {pub} | {delta} |"
+        )
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

@@ -28,7 +28,9 @@ def main() -> None:
     ap.add_argument("--a2n-weights")
     args = ap.parse_args()
     root = shared_root()
-    pan = make_runner(load_model("pan", scale=4, weights=root / "weights" / "official" / "pan_x4.pth"), precision="fp32")
+    pan = make_runner(
+        load_model("pan", scale=4, weights=root / "weights" / "official" / "pan_x4.pth"), precision="fp32"
+    )
     a2n = make_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="auto")
     out: dict = {"pan_tiled_vs_whole_psnr": {}, "a2n_benchmark": {}}
     for ds in args.datasets:
@@ -44,10 +46,18 @@ def main() -> None:
                     pan_db.append(psnr(tiled.clamp(0, 1), whole.clamp(0, 1), y_channel=False).item())
                 a2n_scores.append(evaluate_pair(upscale_tensor(lr, a2n, scale=4, tile=tile), hr, scale=4)[0])
             if tile:
-                out["pan_tiled_vs_whole_psnr"][f"{ds}/tile{tile}"] = {"min": min(pan_db), "mean": float(np.mean(pan_db))}
+                out["pan_tiled_vs_whole_psnr"][f"{ds}/tile{tile}"] = {
+                    "min": min(pan_db),
+                    "mean": float(np.mean(pan_db)),
+                }
             out["a2n_benchmark"][f"{ds}/tile{tile}"] = float(np.mean(a2n_scores))
-            print(ds, tile, out["a2n_benchmark"][f"{ds}/tile{tile}"], out["pan_tiled_vs_whole_psnr"].get(f"{ds}/tile{tile}"),
-                  flush=True)
+            print(
+                ds,
+                tile,
+                out["a2n_benchmark"][f"{ds}/tile{tile}"],
+                out["pan_tiled_vs_whole_psnr"].get(f"{ds}/tile{tile}"),
+                flush=True,
+            )
     for key, value in list(out["a2n_benchmark"].items()):
         ds, tile = key.split("/")
         out.setdefault("a2n_change_db", {})[key] = value - out["a2n_benchmark"][f"{ds}/tile0"]

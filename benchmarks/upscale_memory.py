@@ -31,13 +31,33 @@ def main() -> None:
     small = rng.integers(0, 256, (h // 16, w // 16, 3), dtype=np.uint8)
     Image.fromarray(small).resize((w, h), Image.BICUBIC).save(tmp / "big.png")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "attnsr", "upscale", str(tmp / "big.png"), "-o", str(tmp / "out.png"),
-                           "--no-progress", *args.extra], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnsr",
+            "upscale",
+            str(tmp / "big.png"),
+            "-o",
+            str(tmp / "out.png"),
+            "--no-progress",
+            *args.extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = Image.open(tmp / "out.png").size if proc.returncode == 0 else None
-    result = {"input": [w, h], "output": out, "returncode": proc.returncode, "stderr": proc.stderr[-500:],
-              "peak_rss_gib": peak_kb / 2**20, "seconds": seconds, "extra_args": args.extra}
+    result = {
+        "input": [w, h],
+        "output": out,
+        "returncode": proc.returncode,
+        "stderr": proc.stderr[-500:],
+        "peak_rss_gib": peak_kb / 2**20,
+        "seconds": seconds,
+        "extra_args": args.extra,
+    }
     print(json.dumps(result, indent=2))
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/results/upscale_memory.json").write_text(json.dumps(result, indent=2) + "\n")

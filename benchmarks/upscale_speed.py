@@ -60,7 +60,10 @@ def main() -> None:
             times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "input": [180, 320], "threads": torch.get_num_threads(), "median_seconds": med, "all_seconds": times,
+        "input": [180, 320],
+        "threads": torch.get_num_threads(),
+        "median_seconds": med,
+        "all_seconds": times,
         "speedup_bf16_vs_fp32": med["fp32_eager_nchw"] / med["bf16_channels_last"],
         "speedup_onnxruntime_vs_fp32": med["fp32_eager_nchw"] / med["onnxruntime_fp32"],
     }

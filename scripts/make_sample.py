@@ -22,14 +22,25 @@ def render(width: int = 640, height: int = 480) -> Image.Image:
         d.rectangle([left, top, left + 70, height], fill=(120 + i * 12, 110 + i * 7, 100 + i * 5))
         for wy in range(top + 10, height - 10, 22):
             for wx in range(left + 8, left + 62, 18):
-                d.rectangle([wx, wy, wx + 9, wy + 12], fill=(250, 230, 150) if (wx + wy) % 3 else (40, 50, 70))
+                d.rectangle(
+                    [wx, wy, wx + 9, wy + 12], fill=(250, 230, 150) if (wx + wy) % 3 else (40, 50, 70)
+                )
     for k in range(30):  # a striped awning
-        d.polygon([(300 + k * 6, 140), (306 + k * 6, 140), (300 + k * 6, 160)], fill=(200, 30, 40) if k % 2 else (245, 245, 245))
+        d.polygon(
+            [(300 + k * 6, 140), (306 + k * 6, 140), (300 + k * 6, 160)],
+            fill=(200, 30, 40) if k % 2 else (245, 245, 245),
+        )
     d.ellipse([520, 30, 600, 110], fill=(255, 220, 90))
     for r in range(0, 360, 15):
         a = math.radians(r)
-        d.line([(560 + 48 * math.cos(a), 70 + 48 * math.sin(a)), (560 + 70 * math.cos(a), 70 + 70 * math.sin(a))],
-               fill=(255, 200, 60), width=3)
+        d.line(
+            [
+                (560 + 48 * math.cos(a), 70 + 48 * math.sin(a)),
+                (560 + 70 * math.cos(a), 70 + 70 * math.sin(a)),
+            ],
+            fill=(255, 200, 60),
+            width=3,
+        )
     d.text((30, 30), "attnsr  x4  A2N", fill=(20, 20, 30))
     d.text((30, 60), "Attention in Attention", fill=(250, 250, 250))
     img = img.filter(ImageFilter.GaussianBlur(0.6))

@@ -42,8 +42,13 @@ def main() -> None:
     results = {}
     fwd = make_forward(model, scale=arch["scale"], protocol="standard")
     for ds in args.datasets:
-        r = evaluate_folder(fwd, shared_root() / "data" / ds, scale=arch["scale"], protocol="standard",
-                            cache_dir=Path("cache/lr"))
+        r = evaluate_folder(
+            fwd,
+            shared_root() / "data" / ds,
+            scale=arch["scale"],
+            protocol="standard",
+            cache_dir=Path("cache/lr"),
+        )
         results[ds] = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "images": len(r.images)}
         print(ds, results[ds], flush=True)
     model = model.to(memory_format=torch.contiguous_format)
@@ -53,18 +58,28 @@ def main() -> None:
         digest.update(v.detach().contiguous().numpy().tobytes())
     cfg = ck["config"]
     record = {
-        "name": arch["name"], "scale": arch["scale"], "input_range": "0-1",
+        "name": arch["name"],
+        "scale": arch["scale"],
+        "input_range": "0-1",
         "parameters": sum(p.numel() for p in model.parameters()),
-        "recipe": cfg, "training_data": cfg["data"]["train_dirs"], "iterations": ck["iteration"],
-        "batch_size": cfg["data"]["batch_size"], "lr_patch": cfg["data"]["patch_size"],
-        "precision": cfg["precision"], "train_seconds_logged": round(times[-1] - times[0], 1) if len(times) > 1 else None,
-        "protocol": "standard (whole image, fp32)", "results": results,
-        "tensor_sha256": digest.hexdigest(), "released": time.strftime("%Y-%m-%d"),
+        "recipe": cfg,
+        "training_data": cfg["data"]["train_dirs"],
+        "iterations": ck["iteration"],
+        "batch_size": cfg["data"]["batch_size"],
+        "lr_patch": cfg["data"]["patch_size"],
+        "precision": cfg["precision"],
+        "train_seconds_logged": round(times[-1] - times[0], 1) if len(times) > 1 else None,
+        "protocol": "standard (whole image, fp32)",
+        "results": results,
+        "tensor_sha256": digest.hexdigest(),
+        "released": time.strftime("%Y-%m-%d"),
     }
     out = PRETRAINED_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
     save_weights(model, out, record=record)
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
-    Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json").write_text(json.dumps(record, indent=2) + "\n")
+    Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json").write_text(
+        json.dumps(record, indent=2) + "\n"
+    )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -16,7 +16,9 @@ from attnsr.weights import save_weights
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "attnsr", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "attnsr", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
@@ -43,15 +45,25 @@ def test_corrupt_png_in_folder(tmp_path, tiny_weights):
     make_fake_images(tmp_path / "ds", count=1, size=(32, 32))
     good = (tmp_path / "ds" / "img_000.png").read_bytes()
     (tmp_path / "ds" / "broken.png").write_bytes(good[: len(good) // 2])
-    proc = run_cli("eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress",
-                   "--cache", str(tmp_path / "c"))
+    proc = run_cli(
+        "eval",
+        "--weights",
+        str(tiny_weights[("pan", 2)]),
+        "--data",
+        str(tmp_path / "ds"),
+        "--no-progress",
+        "--cache",
+        str(tmp_path / "c"),
+    )
     assert_one_line_error(proc, "broken.png")
 
 
 def test_text_file_named_png(tmp_path, tiny_weights):
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "notes.png").write_text("hello, I am not an image\n")
-    proc = run_cli("eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress")
+    proc = run_cli(
+        "eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress"
+    )
     assert_one_line_error(proc, "notes.png")
 
 
@@ -65,37 +77,97 @@ def test_empty_and_missing_folder(tmp_path, tiny_weights):
 
 def test_checkpoint_of_wrong_model_or_scale(tmp_path, tiny_weights):
     make_fake_images(tmp_path / "ds", count=1, size=(32, 32))
-    proc = run_cli("eval", "--model", "a2n", "--scale", "2", "--weights", str(tiny_weights[("pan", 2)]),
-                   "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval",
+        "--model",
+        "a2n",
+        "--scale",
+        "2",
+        "--weights",
+        str(tiny_weights[("pan", 2)]),
+        "--data",
+        str(tmp_path / "ds"),
+    )
     assert_one_line_error(proc, "is a pan model, not a2n")
-    proc = run_cli("eval", "--scale", "3", "--weights", str(tiny_weights[("pan", 4)]), "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval", "--scale", "3", "--weights", str(tiny_weights[("pan", 4)]), "--data", str(tmp_path / "ds")
+    )
     assert_one_line_error(proc, "scale x4, not x3")
 
 
 def test_foreign_checkpoint_mismatches(tmp_path, shared):
     make_fake_images(tmp_path / "ds", count=1, size=(32, 32))
     official = shared / "weights" / "official"
-    proc = run_cli("eval", "--model", "pan", "--scale", "2", "--weights", str(official / "a2n_x2.pt"),
-                   "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval",
+        "--model",
+        "pan",
+        "--scale",
+        "2",
+        "--weights",
+        str(official / "a2n_x2.pt"),
+        "--data",
+        str(tmp_path / "ds"),
+    )
     assert_one_line_error(proc, "does not fit model pan x2")
-    proc = run_cli("eval", "--model", "a2n", "--scale", "3", "--weights", str(official / "a2n_x2.pt"),
-                   "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval",
+        "--model",
+        "a2n",
+        "--scale",
+        "3",
+        "--weights",
+        str(official / "a2n_x2.pt"),
+        "--data",
+        str(tmp_path / "ds"),
+    )
     assert_one_line_error(proc, "named for scale x2, not x3")
-    proc = run_cli("eval", "--model", "pan", "--scale", "2", "--weights", str(official / "pan_x4.pth"),
-                   "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval",
+        "--model",
+        "pan",
+        "--scale",
+        "2",
+        "--weights",
+        str(official / "pan_x4.pth"),
+        "--data",
+        str(tmp_path / "ds"),
+    )
     assert_one_line_error(proc, "x4")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00not a checkpoint")
-    proc = run_cli("eval", "--model", "pan", "--scale", "2", "--weights", str(junk), "--data", str(tmp_path / "ds"))
+    proc = run_cli(
+        "eval", "--model", "pan", "--scale", "2", "--weights", str(junk), "--data", str(tmp_path / "ds")
+    )
     assert_one_line_error(proc, "cannot read checkpoint")
 
 
 def test_json_markdown_csv_and_saved_images(tmp_path, tiny_weights):
     make_fake_images(tmp_path / "ds", count=2, size=(24, 28))
     out = tmp_path / "out"
-    rc = main(["eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress",
-               "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--csv", str(out / "r.csv"),
-               "--save-sr", str(out / "sr"), "--cache", str(tmp_path / "c"), "--precision", "bf16", "--ensemble"])
+    rc = main(
+        [
+            "eval",
+            "--weights",
+            str(tiny_weights[("pan", 2)]),
+            "--data",
+            str(tmp_path / "ds"),
+            "--no-progress",
+            "--json",
+            str(out / "r.json"),
+            "--markdown",
+            str(out / "r.md"),
+            "--csv",
+            str(out / "r.csv"),
+            "--save-sr",
+            str(out / "sr"),
+            "--cache",
+            str(tmp_path / "c"),
+            "--precision",
+            "bf16",
+            "--ensemble",
+        ]
+    )
     assert rc == 0
     import json
 

@@ -45,7 +45,9 @@ def check_contract(t: torch.Tensor, channels: int, h: int, w: int) -> None:
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def png_header_only(path: Path, w: int, h: int) -> None:
@@ -68,7 +70,13 @@ def test_png_rgb_round_trip_is_bit_identical(tmp_path: Path) -> None:
     rgb, alpha, info = read_image(tmp_path / "in.png")
     check_contract(rgb, 3, 37, 53)
     assert alpha is None
-    assert (info.format, info.mode, info.bit_depth, info.grayscale, info.has_alpha) == ("PNG", "RGB", 8, False, False)
+    assert (info.format, info.mode, info.bit_depth, info.grayscale, info.has_alpha) == (
+        "PNG",
+        "RGB",
+        8,
+        False,
+        False,
+    )
     assert info.size == (53, 37) and info.path == tmp_path / "in.png"
     assert np.array_equal(as_hwc_u8(rgb), src)
     out = write_image(tmp_path / "out.png", rgb, info=info)
@@ -79,10 +87,17 @@ def test_png_rgb_round_trip_is_bit_identical(tmp_path: Path) -> None:
     assert torch.equal(load_rgb(out), rgb)
 
 
-@pytest.mark.parametrize(("suffix", "fmt", "tol"), [
-    (".jpg", "JPEG", 12), (".jpeg", "JPEG", 12), (".bmp", "BMP", 0), (".tif", "TIFF", 0),
-    (".tiff", "TIFF", 0), (".webp", "WEBP", 14),
-])
+@pytest.mark.parametrize(
+    ("suffix", "fmt", "tol"),
+    [
+        (".jpg", "JPEG", 12),
+        (".jpeg", "JPEG", 12),
+        (".bmp", "BMP", 0),
+        (".tif", "TIFF", 0),
+        (".tiff", "TIFF", 0),
+        (".webp", "WEBP", 14),
+    ],
+)
 def test_other_formats_read_and_write(tmp_path: Path, suffix: str, fmt: str, tol: int) -> None:
     # smooth content so lossy codecs stay close to the source
     yy, xx = np.mgrid[0:48, 0:64]
@@ -170,7 +185,7 @@ def test_la_grayscale_with_alpha(tmp_path: Path) -> None:
 def test_palette_without_transparency(tmp_path: Path) -> None:
     pal_im = Image.fromarray(rand_u8(12, 14, None), "P")
     palette = RNG.integers(0, 256, 768, dtype=np.uint8)
-    palette[0:3] = (255, 0, 0)   # surely colourful
+    palette[0:3] = (255, 0, 0)  # surely colourful
     pal_im.putpalette(palette.tolist())
     pal_im.save(tmp_path / "p.png")
     expected = np.asarray(pal_im.convert("RGB"))
@@ -205,7 +220,7 @@ def test_gray_palette_counts_as_grayscale(tmp_path: Path) -> None:
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_16bit_grayscale_round_trip_exact(tmp_path: Path, suffix: str) -> None:
     src = RNG.integers(0, 65536, (19, 23), dtype=np.uint16)
-    src[0, :4] = (0, 1, 65534, 65535)   # extremes and values that are not multiples of 257
+    src[0, :4] = (0, 1, 65534, 65535)  # extremes and values that are not multiples of 257
     Image.fromarray(src).save(tmp_path / f"g16{suffix}")
     rgb, alpha, info = read_image(tmp_path / f"g16{suffix}")
     check_contract(rgb, 3, 19, 23)
@@ -250,7 +265,7 @@ def test_32bit_int_tiff_out_of_16bit_range_rejected(tmp_path: Path) -> None:
 
 
 def test_cmyk_is_converted_to_rgb(tmp_path: Path) -> None:
-    Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(tmp_path / "c.jpg")   # pure red ink-wise
+    Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # pure red ink-wise
     rgb, alpha, info = read_image(tmp_path / "c.jpg")
     check_contract(rgb, 3, 6, 8)
     assert info.mode == "CMYK" and not info.grayscale and alpha is None and info.icc_profile is None
@@ -259,30 +274,34 @@ def test_cmyk_is_converted_to_rgb(tmp_path: Path) -> None:
 
 
 def test_lab_tiff_is_converted_to_rgb(tmp_path: Path) -> None:
-    src = (48 + np.random.default_rng(7).integers(0, 256, (6, 9, 3)) // 2).astype(np.uint8)  # moderate colours
-    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    src = (48 + np.random.default_rng(7).integers(0, 256, (6, 9, 3)) // 2).astype(
+        np.uint8
+    )  # moderate colours
+    to_lab = ImageCms.buildTransform(
+        ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
+    )
     ImageCms.applyTransform(Image.fromarray(src), to_lab).save(tmp_path / "lab.tif")
     rgb, _, info = read_image(tmp_path / "lab.tif")
     assert info.mode == "LAB" and not info.grayscale
     check_contract(rgb, 3, 6, 9)
     err = np.abs(as_hwc_u8(rgb).astype(int) - src.astype(int))
-    assert err.mean() <= 2 and err.max() <= 20   # 8-bit Lab quantisation
+    assert err.mean() <= 2 and err.max() <= 20  # 8-bit Lab quantisation
 
 
 def test_exif_orientation_applied(tmp_path: Path) -> None:
     src = np.zeros((20, 40, 3), np.uint8)
-    src[:, :20] = (255, 0, 0)     # left half red
-    src[:, 20:] = (0, 0, 255)     # right half blue
+    src[:, :20] = (255, 0, 0)  # left half red
+    src[:, 20:] = (0, 0, 255)  # right half blue
     im = Image.fromarray(src)
     exif = im.getexif()
-    exif[0x0112] = 6              # stored image must be rotated 90 degrees clockwise for display
+    exif[0x0112] = 6  # stored image must be rotated 90 degrees clockwise for display
     exif[0x010F] = "attnsr-test"  # Make: other tags must survive
     im.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
     rgb, _, info = read_image(tmp_path / "rot.jpg")
     assert info.size == (20, 40) and rgb.shape == (1, 3, 40, 20)
     px = as_hwc_u8(rgb)
-    assert px[2, 10, 0] > 200 and px[2, 10, 2] < 60    # red (old left) is now on top
-    assert px[37, 10, 2] > 200 and px[37, 10, 0] < 60   # blue at the bottom
+    assert px[2, 10, 0] > 200 and px[2, 10, 2] < 60  # red (old left) is now on top
+    assert px[37, 10, 2] > 200 and px[37, 10, 0] < 60  # blue at the bottom
     assert info.exif is not None
     loaded = Image.Exif()
     loaded.load(info.exif)
@@ -308,8 +327,17 @@ def test_icc_profile_carried_over(tmp_path: Path) -> None:
 
 
 def test_rgb_icc_not_attached_to_grayscale_output(tmp_path: Path) -> None:
-    info = ImageInfo(path=None, format="PNG", mode="L", bit_depth=8, grayscale=True, has_alpha=False,
-                     icc_profile=srgb_icc(), exif=None, size=(4, 4))
+    info = ImageInfo(
+        path=None,
+        format="PNG",
+        mode="L",
+        bit_depth=8,
+        grayscale=True,
+        has_alpha=False,
+        icc_profile=srgb_icc(),
+        exif=None,
+        size=(4, 4),
+    )
     with Image.open(write_image(tmp_path / "g.png", torch.rand(1, 3, 4, 4), info=info)) as im:
         assert im.mode == "L" and not im.info.get("icc_profile")
 
@@ -365,12 +393,20 @@ def _bad_dir(d: Path) -> Path:
     return d / "folder.png"
 
 
-@pytest.mark.parametrize(("make", "needle"), [
-    (_bad_zero, "empty file"), (_bad_text, "not a recognised image"), (_bad_trunc_png, "truncated or corrupt"),
-    (_bad_trunc_jpg, "truncated or corrupt"), (_bad_gif_suffix, "unsupported file type '.gif'"),
-    (_bad_gif_as_png, "unsupported image format GIF"), (_bad_txt, "unsupported file type '.txt'"),
-    (_bad_missing, "no such file"), (_bad_dir, "not a regular file"),
-])
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (_bad_zero, "empty file"),
+        (_bad_text, "not a recognised image"),
+        (_bad_trunc_png, "truncated or corrupt"),
+        (_bad_trunc_jpg, "truncated or corrupt"),
+        (_bad_gif_suffix, "unsupported file type '.gif'"),
+        (_bad_gif_as_png, "unsupported image format GIF"),
+        (_bad_txt, "unsupported file type '.txt'"),
+        (_bad_missing, "no such file"),
+        (_bad_dir, "not a regular file"),
+    ],
+)
 def test_bad_inputs_raise_one_line_image_error(tmp_path: Path, make, needle: str) -> None:
     path = make(tmp_path)
     with pytest.raises(ImageError) as e:
@@ -388,18 +424,23 @@ def test_pixel_limit_checked_before_decoding(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as e:
         read_image(tmp_path / "small.png", max_pixels=1000)
     msg = str(e.value)
-    assert msg == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise it with --max-pixels)"
+    assert (
+        msg
+        == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise it with --max-pixels)"
+    )
     assert read_image(tmp_path / "small.png", max_pixels=1200)[0].shape == (1, 3, 30, 40)
     # a header alone is enough: the check happens before any pixel data is decoded
     png_header_only(tmp_path / "big.png", 12000, 9000)
-    with pytest.raises(ImageError, match=r"'.*big\.png' is 12000x9000 = 108\.0 MP, above the limit of 100\.0 MP"):
+    with pytest.raises(
+        ImageError, match=r"'.*big\.png' is 12000x9000 = 108\.0 MP, above the limit of 100\.0 MP"
+    ):
         read_image(tmp_path / "big.png")
     assert DEFAULT_MAX_PIXELS == 100_000_000
 
 
 def test_max_pixels_overrides_pillow_bomb_guard(tmp_path: Path) -> None:
     before = Image.MAX_IMAGE_PIXELS
-    png_header_only(tmp_path / "huge.png", 15000, 13000)   # 195 MP: beyond Pillow's own hard limit
+    png_header_only(tmp_path / "huge.png", 15000, 13000)  # 195 MP: beyond Pillow's own hard limit
     with pytest.raises(ImageError) as e:
         read_image(tmp_path / "huge.png", max_pixels=300_000_000)
     msg = str(e.value)
@@ -459,8 +500,17 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytest.M
     original = (tmp_path / "a.png").read_bytes()
 
     # a real encoder failure: EXIF too long for a JPEG APP1 segment
-    info = ImageInfo(path=None, format="JPEG", mode="RGB", bit_depth=8, grayscale=False, has_alpha=False,
-                     icc_profile=None, exif=b"Exif\x00\x00" + b"\x00" * 70000, size=(6, 6))
+    info = ImageInfo(
+        path=None,
+        format="JPEG",
+        mode="RGB",
+        bit_depth=8,
+        grayscale=False,
+        has_alpha=False,
+        icc_profile=None,
+        exif=b"Exif\x00\x00" + b"\x00" * 70000,
+        size=(6, 6),
+    )
     with pytest.raises(ImageError) as e:
         write_image(tmp_path / "b.jpg", torch.rand(1, 3, 6, 6), info=info)
     assert "b.jpg" in str(e.value) and "\n" not in str(e.value)

@@ -35,7 +35,7 @@ def ref_filter_valid(img: np.ndarray, win: np.ndarray) -> np.ndarray:
 
 
 def ref_crop(img: np.ndarray, b: int) -> np.ndarray:
-    return img[b:img.shape[0] - b, b:img.shape[1] - b] if b else img
+    return img[b : img.shape[0] - b, b : img.shape[1] - b] if b else img
 
 
 def ref_psnr_plane(planes_x: list[np.ndarray], planes_y: list[np.ndarray]) -> float:
@@ -60,8 +60,9 @@ def ref_planes(img: np.ndarray, *, border: int, y_channel: bool, legacy: bool) -
     return [ref_crop(img[..., c] * 255.0, border) for c in range(img.shape[-1])]
 
 
-def ref_metrics(sr: np.ndarray, hr: np.ndarray, *, border: int, y_channel: bool = True,
-                legacy: bool = False) -> tuple[float, float]:
+def ref_metrics(
+    sr: np.ndarray, hr: np.ndarray, *, border: int, y_channel: bool = True, legacy: bool = False
+) -> tuple[float, float]:
     px = ref_planes(sr, border=border, y_channel=y_channel, legacy=legacy)
     py = ref_planes(hr, border=border, y_channel=y_channel, legacy=legacy)
     return ref_psnr_plane(px, py), float(np.mean([ref_ssim_plane(a, b) for a, b in zip(px, py, strict=True)]))
@@ -107,8 +108,9 @@ def test_matches_numpy_reference_rgb(border: int) -> None:
 def test_float32_input_is_evaluated_in_float64() -> None:
     sr, hr = random_pair(7)
     sr32, hr32 = to_t(sr).float(), to_t(hr).float()
-    p_ref, s_ref = ref_metrics(sr32[0].permute(1, 2, 0).double().numpy(), hr32[0].permute(1, 2, 0).double().numpy(),
-                               border=2)
+    p_ref, s_ref = ref_metrics(
+        sr32[0].permute(1, 2, 0).double().numpy(), hr32[0].permute(1, 2, 0).double().numpy(), border=2
+    )
     assert abs(psnr(sr32, hr32, border=2).item() - p_ref) < 1e-10
     assert abs(ssim(sr32, hr32, border=2).item() - s_ref) < 1e-10
 
@@ -195,8 +197,8 @@ def test_batched_equals_per_image() -> None:
         pb, sb = psnr(sr, hr, **kw), ssim(sr, hr, **kw)
         assert pb.shape == (4,) and sb.shape == (4,)
         for i in range(4):
-            assert abs(pb[i].item() - psnr(sr[i:i + 1], hr[i:i + 1], **kw).item()) < 1e-12
-            assert abs(sb[i].item() - ssim(sr[i:i + 1], hr[i:i + 1], **kw).item()) < 1e-12
+            assert abs(pb[i].item() - psnr(sr[i : i + 1], hr[i : i + 1], **kw).item()) < 1e-12
+            assert abs(sb[i].item() - ssim(sr[i : i + 1], hr[i : i + 1], **kw).item()) < 1e-12
         assert len(set(pb.tolist())) == 4  # different noise levels -> different values
 
 
@@ -239,8 +241,18 @@ def test_shape_mismatch_raises() -> None:
 # ----------------------------------------------------------------------------- quantize
 def test_quantize_rounding_and_clamping() -> None:
     eps = 1e-4
-    vals = torch.tensor([-0.3, 0.5 / 255 - eps / 255, 0.5 / 255 + eps / 255, 100.4 / 255, 100.6 / 255,
-                         254.5 / 255 + eps / 255, 1.7], dtype=torch.float64)
+    vals = torch.tensor(
+        [
+            -0.3,
+            0.5 / 255 - eps / 255,
+            0.5 / 255 + eps / 255,
+            100.4 / 255,
+            100.6 / 255,
+            254.5 / 255 + eps / 255,
+            1.7,
+        ],
+        dtype=torch.float64,
+    )
     expected = torch.tensor([0, 0, 1, 100, 101, 255, 255], dtype=torch.float64) / 255
     assert torch.equal(quantize(vals), expected)
     x = torch.rand(2, 3, 5, 7) * 1.4 - 0.2

@@ -14,9 +14,15 @@ CASES = [(name, scale) for name in attnsr.list_models() for scale in get_entry(n
 
 # Exact counts from docs/REFERENCE.md (official code).
 REFERENCE_PARAMS = {
-    ("a2n", 2): 1_036_443, ("a2n", 3): 1_036_443, ("a2n", 4): 1_047_459,
-    ("a2n_m", 2): 831_643, ("a2n_m", 3): 831_643, ("a2n_m", 4): 842_659,
-    ("pan", 2): 261_403, ("pan", 3): 261_403, ("pan", 4): 272_419,
+    ("a2n", 2): 1_036_443,
+    ("a2n", 3): 1_036_443,
+    ("a2n", 4): 1_047_459,
+    ("a2n_m", 2): 831_643,
+    ("a2n_m", 3): 831_643,
+    ("a2n_m", 4): 842_659,
+    ("pan", 2): 261_403,
+    ("pan", 3): 261_403,
+    ("pan", 4): 272_419,
 }
 
 
@@ -42,7 +48,9 @@ def test_shape_finite_and_gradients(name, scale):
     assert y.shape == (1, 3, 11 * scale, 13 * scale)
     assert torch.isfinite(y).all()
     y.abs().mean().backward()
-    trainable = [(k, p) for k, p in model.named_parameters() if p.requires_grad]  # frozen MeanShift convs exempt
+    trainable = [
+        (k, p) for k, p in model.named_parameters() if p.requires_grad
+    ]  # frozen MeanShift convs exempt
     no_grad = [k for k, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not no_grad, f"parameters without a finite gradient: {no_grad[:5]}"
 
@@ -95,7 +103,9 @@ def test_a2n_variants_are_options_of_one_class():
 def test_analysis_model_switches_attention_per_block():
     from attnsr.models.a2n_analysis import TABLE2_SETTINGS
 
-    counts = {k: n_params(attnsr.create_model("a2n_analysis", scale=4, attention_blocks=k)) for k in TABLE2_SETTINGS}
+    counts = {
+        k: n_params(attnsr.create_model("a2n_analysis", scale=4, attention_blocks=k)) for k in TABLE2_SETTINGS
+    }
     assert counts["front"] == counts["back"] == counts["interleaved"]
     assert counts["none"] < counts["front"] < counts["all"]
     assert counts["all"] - counts["front"] == counts["front"] - counts["none"]

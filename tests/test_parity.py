@@ -24,10 +24,26 @@ REFERENCE = {
 def test_official_checkpoint_reproduces_reference(shared, tmp_path, ckpt, model, scale, protocol):
     out = tmp_path / "r.json"
     data = [str(shared / "data" / d) for d in ("Set5", "Set14")]
-    rc = main([
-        "eval", "--model", model, "--scale", str(scale), "--weights", str(shared / "weights" / "official" / ckpt),
-        "--data", *data, "--protocol", protocol, "--json", str(out), "--no-progress", "--cache", str(tmp_path / "c"),
-    ])
+    rc = main(
+        [
+            "eval",
+            "--model",
+            model,
+            "--scale",
+            str(scale),
+            "--weights",
+            str(shared / "weights" / "official" / ckpt),
+            "--data",
+            *data,
+            "--protocol",
+            protocol,
+            "--json",
+            str(out),
+            "--no-progress",
+            "--cache",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == 0
     results = {r["dataset"]: r for r in json.loads(out.read_text())["results"]}
     for dataset, (psnr, ssim) in REFERENCE[(ckpt, model, scale, protocol)].items():

@@ -19,11 +19,24 @@ from attnsr.train import train
 
 def base_overrides(tmp_path, out: str, iterations: int = 8) -> list[str]:
     return [
-        "model.name=pan", "model.scale=2", "model.options={num_blocks: 1}",
-        f"data.train_dirs=[{tmp_path / 'hr'}]", "data.val_dir=null", "data.patch_size=12", "data.batch_size=4",
-        f"data.cache_dir={tmp_path / 'cache'}", "optim.schedule=constant", "optim.lr=1e-3", "optim.ema=0.9",
-        f"iterations={iterations}", "precision=fp32", "threads=1", "ckpt_every=2", "log_every=1",
-        "tensorboard=false", f"out_dir={tmp_path / out}",
+        "model.name=pan",
+        "model.scale=2",
+        "model.options={num_blocks: 1}",
+        f"data.train_dirs=[{tmp_path / 'hr'}]",
+        "data.val_dir=null",
+        "data.patch_size=12",
+        "data.batch_size=4",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "optim.schedule=constant",
+        "optim.lr=1e-3",
+        "optim.ema=0.9",
+        f"iterations={iterations}",
+        "precision=fp32",
+        "threads=1",
+        "ckpt_every=2",
+        "log_every=1",
+        "tensorboard=false",
+        f"out_dir={tmp_path / out}",
     ]
 
 
@@ -50,15 +63,27 @@ def test_killed_run_resumes_bit_identically(data):
                 os.kill(os.getpid(), signal.SIGKILL)
         train(load_config(None, {base_overrides(tmp, "killed")!r}), on_step=on_step)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == -9, proc.stderr
     ck = torch.load(tmp / "killed" / "checkpoint.pt", weights_only=False)
     assert ck["iteration"] == 4
     assert not (tmp / "killed" / "pan_x2.safetensors").exists()
     proc = subprocess.run(
-        [sys.executable, "-m", "attnsr", "train", "--resume", "--no-progress",
-         *[a for o in base_overrides(tmp, "killed") for a in ("--set", o)]],
-        env=env(), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "attnsr",
+            "train",
+            "--resume",
+            "--no-progress",
+            *[a for o in base_overrides(tmp, "killed") for a in ("--set", o)],
+        ],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     a, b = load_file(reference), load_file(tmp / "killed" / "pan_x2.safetensors")
@@ -70,9 +95,20 @@ def test_killed_run_resumes_bit_identically(data):
 def test_two_process_ddp_matches_single_process(data):
     tmp = data
     single = train(load_config(None, base_overrides(tmp, "single", iterations=4)))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
-           "-m", "attnsr", "train", "--no-progress",
-           *[a for o in base_overrides(tmp, "ddp", iterations=4) for a in ("--set", o)]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29731",
+        "-m",
+        "attnsr",
+        "train",
+        "--no-progress",
+        *[a for o in base_overrides(tmp, "ddp", iterations=4) for a in ("--set", o)],
+    ]
     proc = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     a, b = load_file(single), load_file(tmp / "ddp" / "pan_x2.safetensors")
@@ -106,5 +142,7 @@ def test_missing_folder_and_unreadable_image_stop_before_work(tmp_path):
 
 
 def test_cli_reports_config_error_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr

@@ -29,8 +29,12 @@ def tiny(tmp_path_factory):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "attnsr", "upscale", "--no-progress", *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "attnsr", "upscale", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def one_line_error(proc, needle: str) -> None:
@@ -61,8 +65,12 @@ def test_corrupt_zero_byte_text_unsupported(tmp_path, tiny):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("not an image\n")
     Image.new("RGB", (8, 8)).save(tmp_path / "anim.gif")
-    for name, needle in (("corrupt.png", "corrupt.png"), ("empty.png", "empty"), ("text.png", "text.png"),
-                         ("anim.gif", "unsupported")):
+    for name, needle in (
+        ("corrupt.png", "corrupt.png"),
+        ("empty.png", "empty"),
+        ("text.png", "text.png"),
+        ("anim.gif", "unsupported"),
+    ):
         one_line_error(cli(str(tmp_path / name), "--weights", w, "--scale", "2"), needle)
     assert no_outputs(tmp_path)
 
@@ -72,14 +80,19 @@ def test_tiny_and_huge_images(tmp_path, tiny):
     rgb_png(tmp_path / "dot.png", size=(1, 1))
     one_line_error(cli(str(tmp_path / "dot.png"), "--weights", w, "--scale", "2"), "1x1")
     rgb_png(tmp_path / "big.png", size=(64, 64))
-    one_line_error(cli(str(tmp_path / "big.png"), "--weights", w, "--scale", "2", "--max-pixels", "1000"), "limit")
+    one_line_error(
+        cli(str(tmp_path / "big.png"), "--weights", w, "--scale", "2", "--max-pixels", "1000"), "limit"
+    )
     assert no_outputs(tmp_path)
 
 
 def test_wrong_scale_or_model_weights(tmp_path, tiny):
     img = rgb_png(tmp_path / "a.png")
     one_line_error(cli(str(img), "--weights", str(tiny[("pan", 4)]), "--scale", "2"), "scale x4, not x2")
-    one_line_error(cli(str(img), "--model", "a2n", "--weights", str(tiny[("pan", 2)]), "--scale", "2"), "pan model, not a2n")
+    one_line_error(
+        cli(str(img), "--model", "a2n", "--weights", str(tiny[("pan", 2)]), "--scale", "2"),
+        "pan model, not a2n",
+    )
     assert no_outputs(tmp_path)
 
 
@@ -87,7 +100,9 @@ def test_unwritable_output_and_existing_output(tmp_path, tiny):
     img = rgb_png(tmp_path / "a.png")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_error(cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(blocker / "out")), "out")
+    one_line_error(
+        cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(blocker / "out")), "out"
+    )
     target = tmp_path / "a_x2.png"
     target.write_bytes(b"keep me")
     one_line_error(cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2"), "--overwrite")
@@ -106,7 +121,7 @@ def test_folder_glob_and_formats(tmp_path, tiny):
     rgb_png(src / "gray.png", mode="L")
     rgb_png(src / "rgba.png", mode="RGBA")
     rgb_png(src / "photo.jpg")
-    arr16 = (np.arange(20 * 16, dtype=np.uint16).reshape(16, 20) * 200)
+    arr16 = np.arange(20 * 16, dtype=np.uint16).reshape(16, 20) * 200
     Image.fromarray(arr16).save(src / "deep.png")
     proc = cli(str(src), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
@@ -117,7 +132,9 @@ def test_folder_glob_and_formats(tmp_path, tiny):
     assert Image.open(out / "photo_x2.jpg").format == "JPEG"
     deep = np.asarray(Image.open(out / "deep_x2.png"))
     assert deep.dtype in (np.uint16, np.int32) and deep.max() > 255, "16-bit stays 16-bit"
-    proc = cli(str(src / "*.jpg"), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "g"))
+    proc = cli(
+        str(src / "*.jpg"), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "g")
+    )
     assert proc.returncode == 0 and (tmp_path / "g" / "photo_x2.jpg").is_file()
 
 

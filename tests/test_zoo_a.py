@@ -67,7 +67,11 @@ def test_bam_sits_at_the_official_places(name):
         "drln": "b1.ca",
     }[name]
     assert sites[0] == expected_first
-    assert all(m.acam.conv1.out_channels == m.acam.conv1.in_channels // 16 for m in model.modules() if isinstance(m, BAM))
+    assert all(
+        m.acam.conv1.out_channels == m.acam.conv1.in_channels // 16
+        for m in model.modules()
+        if isinstance(m, BAM)
+    )
 
 
 def test_host_attentions_and_official_names():
@@ -76,16 +80,52 @@ def test_host_attentions_and_official_names():
     drln = _meta("drln", scale=4)
     assert isinstance(drln.b20.ca, LaplacianAttention)
     keys = {
-        "edsr_baseline": ["sub_mean.weight", "head.0.weight", "body.15.body.2.weight", "body.16.weight",
-                          "tail.0.0.weight", "tail.0.2.weight", "tail.1.weight", "add_mean.bias"],
-        "rcan": ["sub_mean.weight", "body.9.body.19.body.3.conv_du.2.weight", "body.9.body.20.weight",
-                 "body.10.weight", "tail.0.2.weight", "tail.1.bias"],
-        "drln": ["sub_mean.shifter.weight", "head.weight", "b16.r3.body.2.weight", "b16.g.body.0.weight",
-                 "b16.ca.c4.body.0.weight", "c16.body.0.weight", "upsample.up.body.3.weight", "tail.weight"],
-        "msrn": ["head.0.weight", "body.7.conv_5_2.weight", "body.7.confusion.weight", "tail.0.weight",
-                 "tail.2.2.weight", "tail.3.weight"],
-        "slwsr32": ["head.0.weight", "feat2_3.body.2.weight", "feat6_2.body.0.weight", "conv1.weight",
-                    "feat7_1.conv.weight", "feat10_1.body.2.weight", "conv10.body.2.bias", "tail.0.2.weight"],
+        "edsr_baseline": [
+            "sub_mean.weight",
+            "head.0.weight",
+            "body.15.body.2.weight",
+            "body.16.weight",
+            "tail.0.0.weight",
+            "tail.0.2.weight",
+            "tail.1.weight",
+            "add_mean.bias",
+        ],
+        "rcan": [
+            "sub_mean.weight",
+            "body.9.body.19.body.3.conv_du.2.weight",
+            "body.9.body.20.weight",
+            "body.10.weight",
+            "tail.0.2.weight",
+            "tail.1.bias",
+        ],
+        "drln": [
+            "sub_mean.shifter.weight",
+            "head.weight",
+            "b16.r3.body.2.weight",
+            "b16.g.body.0.weight",
+            "b16.ca.c4.body.0.weight",
+            "c16.body.0.weight",
+            "upsample.up.body.3.weight",
+            "tail.weight",
+        ],
+        "msrn": [
+            "head.0.weight",
+            "body.7.conv_5_2.weight",
+            "body.7.confusion.weight",
+            "tail.0.weight",
+            "tail.2.2.weight",
+            "tail.3.weight",
+        ],
+        "slwsr32": [
+            "head.0.weight",
+            "feat2_3.body.2.weight",
+            "feat6_2.body.0.weight",
+            "conv1.weight",
+            "feat7_1.conv.weight",
+            "feat10_1.body.2.weight",
+            "conv10.body.2.bias",
+            "tail.0.2.weight",
+        ],
     }
     for name, expected in keys.items():
         state = _meta(name, scale=4).state_dict()

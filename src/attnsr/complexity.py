@@ -32,7 +32,7 @@ def count_macs(model: nn.Module, *, input_size: tuple[int, int], channels: int =
         total += out.numel() * m.in_features
 
     handles = []
-    for mod in ([] if meta else model.modules()):
+    for mod in [] if meta else model.modules():
         if isinstance(mod, nn.Conv2d):
             handles.append(mod.register_forward_hook(conv_hook))
         elif isinstance(mod, nn.Linear):
@@ -74,7 +74,12 @@ def paper_input_size(name: str, scale: int) -> tuple[int, int]:
 
 @torch.no_grad()
 def measure_fps(
-    model: nn.Module, *, size: tuple[int, int], precision: str = "fp32", device: str = "cpu", repeats: int = 3,
+    model: nn.Module,
+    *,
+    size: tuple[int, int],
+    precision: str = "fp32",
+    device: str = "cpu",
+    repeats: int = 3,
     warmup: int = 1,
 ) -> float:
     """Frames per second (median of ``repeats`` timed forwards) on a 1×3×H×W input."""

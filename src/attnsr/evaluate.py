@@ -51,7 +51,9 @@ class DatasetResult:
         return asdict(self)
 
 
-def forward_chop(model: Callable[[Tensor], Tensor], x: Tensor, *, scale: int, shave: int = 10, min_size: int = 160_000) -> Tensor:
+def forward_chop(
+    model: Callable[[Tensor], Tensor], x: Tensor, *, scale: int, shave: int = 10, min_size: int = 160_000
+) -> Tensor:
     """EDSR's memory-saving forward: four overlapping quadrants, each run separately and stitched.
 
     Each quadrant is (h//2 + shave) × (w//2 + shave) LR pixels; one of ``min_size`` pixels or more is
@@ -103,7 +105,12 @@ def self_ensemble(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 
 
 def make_forward(
-    model: nn.Module, *, scale: int, protocol: str = "standard", precision: str = "fp32", ensemble: bool = False,
+    model: nn.Module,
+    *,
+    scale: int,
+    protocol: str = "standard",
+    precision: str = "fp32",
+    ensemble: bool = False,
     device: torch.device | str = "cpu",
 ) -> Callable[[Tensor], Tensor]:
     """A function LR (1×3×h×w, [0,1], CPU) → SR (1×3×H×W float32, CPU, unclamped) for a protocol."""
@@ -149,7 +156,9 @@ def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
 
 
-def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
+def make_lr(
+    hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None
+) -> Tensor:
     """LR for an HR image: official LR_bicubic file when present, else our imresize (cached)."""
     if protocol == "bam-legacy":
         return _pil_bicubic_lr(hr, scale)
@@ -172,8 +181,13 @@ def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path,
 
 
 def evaluate_folder(
-    forward: Callable[[Tensor], Tensor], folder: Path, *, scale: int, protocol: str = "standard",
-    cache_dir: Path | None = None, save_dir: Path | None = None,
+    forward: Callable[[Tensor], Tensor],
+    folder: Path,
+    *,
+    scale: int,
+    protocol: str = "standard",
+    cache_dir: Path | None = None,
+    save_dir: Path | None = None,
     on_image: Callable[[ImageResult], None] | None = None,
 ) -> DatasetResult:
     """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images)."""
@@ -188,16 +202,30 @@ def evaluate_folder(
     results = []
     for path in files:
         hr = mod_crop(load_rgb(path), scale)
-        lr = make_lr(path, hr, scale=scale, protocol=protocol, root=root, cache_dir=cache_dir / name if cache_dir else None)
+        lr = make_lr(
+            path,
+            hr,
+            scale=scale,
+            protocol=protocol,
+            root=root,
+            cache_dir=cache_dir / name if cache_dir else None,
+        )
         sr = forward(lr)
         if save_dir is not None:
             (save_dir / name).mkdir(parents=True, exist_ok=True)
             write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
-        p, s = evaluate_pair(sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard")
+        p, s = evaluate_pair(
+            sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard"
+        )
         r = ImageResult(path.stem, p, s)
         results.append(r)
         if on_image:
             on_image(r)
     return DatasetResult(
-        name, scale, protocol, float(np.mean([r.psnr for r in results])), float(np.mean([r.ssim for r in results])), results
+        name,
+        scale,
+        protocol,
+        float(np.mean([r.psnr for r in results])),
+        float(np.mean([r.ssim for r in results])),
+        results,
     )

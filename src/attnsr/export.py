@@ -33,8 +33,17 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, sample_s
     try:
         with torch.no_grad():
             torch.onnx.export(
-                model, (x,), tmp, input_names=["lr"], output_names=["sr"], opset_version=opset, dynamo=False,
-                dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}},
+                model,
+                (x,),
+                tmp,
+                input_names=["lr"],
+                output_names=["sr"],
+                opset_version=opset,
+                dynamo=False,
+                dynamic_axes={
+                    "lr": {0: "batch", 2: "height", 3: "width"},
+                    "sr": {0: "batch", 2: "out_height", 3: "out_width"},
+                },
             )
         import onnx
 

@@ -32,11 +32,24 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS: int = 100_000_000
 
-_SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
-                  ".tiff": "TIFF", ".webp": "WEBP"}
+_SUFFIX_FORMAT = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+}
 _READ_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP"}
-_PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-               Image.DecompressionBombError)
+_PIL_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    Image.DecompressionBombError,
+)
 _ORIENTATION = 0x0112
 
 
@@ -45,14 +58,14 @@ class ImageInfo:
     """What is needed to write a result back faithfully (see module docstring)."""
 
     path: Path | None
-    format: str              # Pillow format name: 'PNG', 'JPEG', ...
-    mode: str                # original Pillow mode
-    bit_depth: int           # 8 or 16 (precision of the decoded values)
-    grayscale: bool          # source had no colour
+    format: str  # Pillow format name: 'PNG', 'JPEG', ...
+    mode: str  # original Pillow mode
+    bit_depth: int  # 8 or 16 (precision of the decoded values)
+    grayscale: bool  # source had no colour
     has_alpha: bool
     icc_profile: bytes | None
-    exif: bytes | None       # orientation reset to 1 once it has been applied
-    size: tuple[int, int]    # (width, height) after EXIF transpose
+    exif: bytes | None  # orientation reset to 1 once it has been applied
+    size: tuple[int, int]  # (width, height) after EXIF transpose
 
 
 def _name(path: Path | None) -> str:
@@ -95,7 +108,9 @@ def _gray_palette(im: Image.Image) -> bool:
     return bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
 
 
-def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bool, int, bytes | None]:
+def _decode(
+    im: Image.Image, path: Path, icc: bytes | None
+) -> tuple[np.ndarray, np.ndarray | None, bool, int, bytes | None]:
     """Pixels of a loaded image -> (HxWx3 or HxW float32 [0,1], HxW alpha or None, gray, depth, icc)."""
     mode = im.mode
     if mode == "P" or mode == "PA":
@@ -104,7 +119,13 @@ def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray,
         mode = im.mode
         if gray:
             a = np.asarray(im)
-            return a[..., 0] / np.float32(255), (a[..., 3] / np.float32(255) if mode == "RGBA" else None), True, 8, icc
+            return (
+                a[..., 0] / np.float32(255),
+                (a[..., 3] / np.float32(255) if mode == "RGBA" else None),
+                True,
+                8,
+                icc,
+            )
     if mode == "1":
         im, mode = im.convert("L"), "L"
     if mode in ("L", "LA", "La"):
@@ -112,30 +133,36 @@ def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray,
         if a.ndim == 2:
             return a / np.float32(255), None, True, 8, icc
         return a[..., 0] / np.float32(255), a[..., 1] / np.float32(255), True, 8, icc
-    if mode.startswith("I"):   # I;16, I;16B, I;16L, I;16N, I (32-bit int, 16-bit PNG in old Pillow)
+    if mode.startswith("I"):  # I;16, I;16B, I;16L, I;16N, I (32-bit int, 16-bit PNG in old Pillow)
         a = np.asarray(im)
         lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
         if lo < 0 or hi > 65535:
-            raise ImageError(f"cannot read '{path}': integer image with values in [{lo}, {hi}], "
-                             "only 16-bit unsigned [0, 65535] is supported")
+            raise ImageError(
+                f"cannot read '{path}': integer image with values in [{lo}, {hi}], "
+                "only 16-bit unsigned [0, 65535] is supported"
+            )
         return a.astype(np.float32) / np.float32(65535), None, True, 16, icc
     if mode == "F":
         a = np.array(im, dtype=np.float32)
         if a.size and not (np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0):
-            raise ImageError(f"cannot read '{path}': 32-bit float image with values outside [0, 1] "
-                             f"(min {np.nanmin(a):.4g}, max {np.nanmax(a):.4g}) is not supported")
+            raise ImageError(
+                f"cannot read '{path}': 32-bit float image with values outside [0, 1] "
+                f"(min {np.nanmin(a):.4g}, max {np.nanmax(a):.4g}) is not supported"
+            )
         return a, None, True, 16, icc
     if mode == "CMYK" and icc is not None and _icc_space(icc) == "CMYK":
         try:
             srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-            im = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb,
-                                           outputMode="RGB")
+            im = ImageCms.profileToProfile(
+                im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB"
+            )
             icc, mode = srgb.tobytes(), "RGB"
         except (ImageCms.PyCMSError, OSError, ValueError) as e:
             log.warning("%s: CMYK profile conversion failed (%s); using a plain conversion", path, e)
-    if mode == "LAB":   # Pillow's plain convert() reinterprets Lab bytes; a colour transform is needed
-        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"),
-                                              "LAB", "RGB")
+    if mode == "LAB":  # Pillow's plain convert() reinterprets Lab bytes; a colour transform is needed
+        lab_to_srgb = ImageCms.buildTransform(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
         im, mode = ImageCms.applyTransform(im, lab_to_srgb), "RGB"
     has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
     try:
@@ -143,14 +170,15 @@ def _decode(im: Image.Image, path: Path, icc: bytes | None) -> tuple[np.ndarray,
     except ValueError as e:
         raise ImageError(f"cannot read '{path}': unsupported pixel mode {mode!r} ({_one_line(e)})") from e
     if _icc_space(icc) not in (None, "RGB"):
-        icc = None   # profile described the original (CMYK/Lab/...) encoding, not the RGB we return
+        icc = None  # profile described the original (CMYK/Lab/...) encoding, not the RGB we return
     a = np.asarray(im)
     alpha = a[..., 3] / np.float32(255) if im.mode == "RGBA" else None
     return a[..., :3] / np.float32(255), alpha, False, 8, icc
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               apply_exif: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, ImageInfo]:
+def read_image(
+    path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, apply_exif: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None, ImageInfo]:
     """Read an image file.
 
     Returns ``(rgb, alpha, info)``: ``rgb`` is a contiguous float32 ``1x3xHxW`` tensor in ``[0, 1]``,
@@ -161,8 +189,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     p = Path(path)
     if p.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise ImageError(f"cannot read '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
-                         f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+        raise ImageError(
+            f"cannot read '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
+            f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
     if not p.exists():
         raise ImageError(f"cannot read '{p}': no such file")
     if not p.is_file():
@@ -172,13 +202,17 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     try:
         with _open_unguarded(p) as im:
             if im.format not in _READ_FORMATS:
-                raise ImageError(f"cannot read '{p}': unsupported image format {im.format} "
-                                 f"(supported: PNG, JPEG, BMP, TIFF, WebP)")
+                raise ImageError(
+                    f"cannot read '{p}': unsupported image format {im.format} "
+                    f"(supported: PNG, JPEG, BMP, TIFF, WebP)"
+                )
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageError(f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
-                                 f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)")
-            im.verify()   # structure/CRC check without decoding pixels (PNG chunks, ...)
+                raise ImageError(
+                    f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
+                    f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)"
+                )
+            im.verify()  # structure/CRC check without decoding pixels (PNG chunks, ...)
         with _open_unguarded(p) as im:
             fmt, mode = im.format, im.mode
             im.load()
@@ -193,19 +227,34 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             icc = im.info.get("icc_profile") or None
             rgb, alpha, gray, depth, icc = _decode(im, p, icc)
         if fmt == "PNG" and depth == 8 and (_png_header_depth(p) or (8, 0))[0] == 16:
-            log.warning("%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p)
+            log.warning(
+                "%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p
+            )
     except ImageError:
         raise
     except UnidentifiedImageError as e:
-        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
+        raise ImageError(
+            f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)"
+        ) from e
     except _PIL_ERRORS as e:
-        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+        raise ImageError(
+            f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})"
+        ) from e
     hh, ww = rgb.shape[:2]
     t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
     t = (t[None].expand(3, hh, ww) if t.ndim == 2 else t.permute(2, 0, 1))[None].contiguous()
     a = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
-    info = ImageInfo(path=p, format="JPEG" if fmt == "MPO" else fmt, mode=mode, bit_depth=depth, grayscale=gray,
-                     has_alpha=a is not None, icc_profile=icc, exif=exif_bytes, size=(ww, hh))
+    info = ImageInfo(
+        path=p,
+        format="JPEG" if fmt == "MPO" else fmt,
+        mode=mode,
+        bit_depth=depth,
+        grayscale=gray,
+        has_alpha=a is not None,
+        icc_profile=icc,
+        exif=exif_bytes,
+        size=(ww, hh),
+    )
     return t, a, info
 
 
@@ -218,8 +267,10 @@ def check_min_size(info: ImageInfo, min_side: int) -> None:
     """Raise :class:`ImageError` when the image's width or height is below ``min_side``."""
     w, h = info.size
     if w < min_side or h < min_side:
-        raise ImageError(f"'{_name(info.path)}' is {w}x{h}, smaller than the minimum "
-                         f"{min_side}x{min_side} this command needs")
+        raise ImageError(
+            f"'{_name(info.path)}' is {w}x{h}, smaller than the minimum "
+            f"{min_side}x{min_side} this command needs"
+        )
 
 
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
@@ -240,9 +291,16 @@ def _plane(t: torch.Tensor, channels: int, what: str) -> torch.Tensor:
     return t
 
 
-def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
-                info: ImageInfo | None = None, quality: int = 95, overwrite: bool = False,
-                parents: bool = False) -> Path:
+def write_image(
+    path: str | os.PathLike,
+    rgb: torch.Tensor,
+    *,
+    alpha: torch.Tensor | None = None,
+    info: ImageInfo | None = None,
+    quality: int = 95,
+    overwrite: bool = False,
+    parents: bool = False,
+) -> Path:
     """Write a float32 RGB ``1x3xHxW`` tensor in ``[0, 1]`` (values clamped) atomically; return the path.
 
     ``rgb`` may also hold integer levels (uint8 0-255, or int32 0-65535 for 16-bit output), which
@@ -260,15 +318,21 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tens
     p = Path(path)
     fmt = _SUFFIX_FORMAT.get(p.suffix.lower())
     if fmt is None:
-        raise ImageError(f"cannot write '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
-                         f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+        raise ImageError(
+            f"cannot write '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
+            f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
     if p.exists() and not overwrite:
         raise ImageError(f"cannot write '{p}': file exists (pass overwrite to replace it)")
     if p.is_dir():
         raise ImageError(f"cannot write '{p}': a folder of that name exists")
     gray = info is not None and info.grayscale
-    if not rgb.is_floating_point():  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
-        img = _from_levels(rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16)
+    if (
+        not rgb.is_floating_point()
+    ):  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
+        img = _from_levels(
+            rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16
+        )
     else:
         img = _from_float(rgb, alpha=alpha, info=info, fmt=fmt, path=p)
     params: dict = {}
@@ -290,7 +354,7 @@ def write_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tens
         raise ImageError(f"cannot write '{p}': folder '{folder}' does not exist or is not a folder")
     tmp = folder / f".{p.name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # umask applies, unlike mkstemp
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, unlike mkstemp
     except OSError as e:
         raise ImageError(f"cannot write '{p}': folder '{folder}' is not writable ({_one_line(e)})") from e
     try:
@@ -312,12 +376,16 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         raise ImageError(f"image folder '{d}' does not exist")
     if not d.is_dir():
         raise ImageError(f"'{d}' is not a folder")
-    return sorted(f for f in d.iterdir()
-                  if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file())
+    return sorted(
+        f
+        for f in d.iterdir()
+        if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file()
+    )
 
 
-def _from_float(rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInfo | None, fmt: str,
-                path: Path) -> Image.Image:
+def _from_float(
+    rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInfo | None, fmt: str, path: Path
+) -> Image.Image:
     """Float RGB in [0, 1] (+ alpha) -> the Pillow image to encode (grayscale/16-bit per ``info``)."""
     p = path
     c = _plane(rgb, 3, "rgb").clamp(0, 1)
@@ -345,7 +413,9 @@ def _from_float(rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInf
     return img
 
 
-def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, fmt: str, deep: bool) -> Image.Image:
+def _from_levels(
+    rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, fmt: str, deep: bool
+) -> Image.Image:
     """Integer levels ``1x3xHxW`` (uint8 0-255, or int32 0-65535 when ``deep``) -> Pillow image.
 
     Keeps memory at the size of the levels for very large outputs; alpha (float [0, 1]) is attached as
@@ -355,14 +425,20 @@ def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, f
     t = t[0] if t.ndim == 4 else t
     peak = 65535 if t.dtype == torch.int32 else 255
     if gray:
-        g = (t[0].to(torch.float32) * 0.299 + t[1].to(torch.float32) * 0.587 + t[2].to(torch.float32) * 0.114)
+        g = t[0].to(torch.float32) * 0.299 + t[1].to(torch.float32) * 0.587 + t[2].to(torch.float32) * 0.114
         if peak == 65535 and deep and fmt in ("PNG", "TIFF") and alpha is None:
             return Image.fromarray(g.round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16))
         g8 = (g * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
         if alpha is not None and fmt in ("PNG", "TIFF"):
-            return Image.fromarray(torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
+            return Image.fromarray(
+                torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA"
+            )
         return Image.fromarray(g8.numpy(), "L")
-    u8 = t if t.dtype == torch.uint8 else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
+    u8 = (
+        t
+        if t.dtype == torch.uint8
+        else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
+    )
     if alpha is not None and fmt not in ("JPEG", "BMP"):
         a8 = to_uint8(_plane(alpha, 1, "alpha"))
         return Image.fromarray(torch.cat([u8, a8]).permute(1, 2, 0).numpy(), "RGBA")

@@ -24,8 +24,8 @@ __all__ = ["METRIC_PROTOCOLS", "crop_border", "evaluate_pair", "psnr", "quantize
 
 METRIC_PROTOCOLS = ("standard", "bam-legacy")
 
-_Y_COEF = (65.481, 128.553, 24.966)          # BT.601, R,G,B in [0,1] -> Y in [16, 235]
-_Y_COEF_LEGACY = (64.738, 129.057, 25.064)   # coefficients used by the BAM reference code
+_Y_COEF = (65.481, 128.553, 24.966)  # BT.601, R,G,B in [0,1] -> Y in [16, 235]
+_Y_COEF_LEGACY = (64.738, 129.057, 25.064)  # coefficients used by the BAM reference code
 
 _WIN_SIZE = 11
 _WIN_SIGMA = 1.5

@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import ModelError
 
-__all__ = ["ModelEntry", "register_model", "create_model", "list_models", "get_entry"]
+__all__ = ["ModelEntry", "create_model", "get_entry", "list_models", "register_model"]
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,14 @@ def _convert(x: Tensor, dtype: torch.dtype) -> Tensor:
 
 @torch.no_grad()
 def tiled_forward(
-    fn: Callable[[Tensor], Tensor], lr: Tensor, *, scale: int, tile: int, overlap: int = 16,
-    out_dtype: torch.dtype = torch.float32, on_tile: Callable[[], None] | None = None,
+    fn: Callable[[Tensor], Tensor],
+    lr: Tensor,
+    *,
+    scale: int,
+    tile: int,
+    overlap: int = 16,
+    out_dtype: torch.dtype = torch.float32,
+    on_tile: Callable[[], None] | None = None,
 ) -> Tensor:
     """SR of ``lr`` (1×C×h×w, [0,1], CPU) by tiles; returns 1×C×(h·s)×(w·s) of ``out_dtype`` on the CPU.
 

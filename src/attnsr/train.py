@@ -53,17 +53,19 @@ def _device(cfg: TrainConfig) -> torch.device:
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
     o = cfg.optim
     if o.schedule == "step":
-        fn = lambda it: o.gamma ** (it // o.step_size)  # noqa: E731
+        fn = lambda it: o.gamma ** (it // o.step_size)
     elif o.schedule == "cosine":
         floor = o.min_lr / o.lr
-        fn = lambda it: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))  # noqa: E731
+        fn = lambda it: (
+            floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
+        )
     elif o.schedule == "constant":
-        fn = lambda it: 1.0  # noqa: E731
+        fn = lambda it: 1.0
     else:
         raise ConfigError(f"optim.schedule must be step, cosine or constant, not {o.schedule!r}")
     if o.warmup > 0:
         base = fn
-        fn = lambda it: base(it) * min(1.0, (it + 1) / o.warmup)  # noqa: E731
+        fn = lambda it: base(it) * min(1.0, (it + 1) / o.warmup)
     return torch.optim.lr_scheduler.LambdaLR(opt, fn)
 
 
@@ -96,7 +98,9 @@ def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device
     return float(np.mean(values))
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
+def train(
+    cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None
+) -> Path:
     """Run (or resume) training; returns the path of the final safetensors weights."""
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     device = _device(cfg)
@@ -126,12 +130,22 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     if val_dir is not None and not val_dir.is_dir():
         raise DataError(f"validation folder {str(val_dir)!r} does not exist")
     pairs = load_pairs(
-        train_dirs, scale=cfg.model.scale, lr_dirs=lr_dirs, cache_dir=Path(cfg.data.cache_dir),
-        five_crop=cfg.data.five_crop, min_lr_side=cfg.data.patch_size,
+        train_dirs,
+        scale=cfg.model.scale,
+        lr_dirs=lr_dirs,
+        cache_dir=Path(cfg.data.cache_dir),
+        five_crop=cfg.data.five_crop,
+        min_lr_side=cfg.data.patch_size,
     )
     sampler = PatchSampler(
-        pairs, scale=cfg.model.scale, patch_size=cfg.data.patch_size, batch_size=cfg.data.batch_size,
-        augment=cfg.data.augment, seed=cfg.seed, rank=rank, world_size=world,
+        pairs,
+        scale=cfg.model.scale,
+        patch_size=cfg.data.patch_size,
+        batch_size=cfg.data.batch_size,
+        augment=cfg.data.augment,
+        seed=cfg.seed,
+        rank=rank,
+        world_size=world,
     )
 
     torch.manual_seed(cfg.seed)
@@ -149,7 +163,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval() if cfg.optim.ema else None
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+    )
     sched = make_scheduler(opt, cfg)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "amp" and device.type == "cuda")
     start, history = 0, []
@@ -187,10 +203,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     def save_checkpoint(iteration: int) -> None:
         atomic_save(
             {
-                "arch": model.arch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None, "sampler": sampler.state_dict(),
-                "rng": _rng_state(), "iteration": iteration, "history": history,
+                "arch": model.arch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "sampler": sampler.state_dict(),
+                "rng": _rng_state(),
+                "iteration": iteration,
+                "history": history,
                 "config": config_to_dict(cfg),
             },
             ckpt_path,
@@ -222,14 +244,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         loss_v = loss.item()
         if main:
             if on_step is not None:
-                on_step(StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0))
+                on_step(
+                    StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0)
+                )
             if done % cfg.log_every == 0:
-                history.append({"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()})
-                log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0])
+                history.append(
+                    {"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()}
+                )
+                log.info(
+                    "iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0]
+                )
                 if writer:
                     writer.add_scalar("train/loss", loss_v, done)
                     writer.add_scalar("train/lr", sched.get_last_lr()[0], done)
-            if val_dir is not None and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.iterations):
+            if (
+                val_dir is not None
+                and cfg.val_every
+                and (done % cfg.val_every == 0 or done == cfg.iterations)
+            ):
                 psnr = validate(ema or model, val_dir, scale=cfg.model.scale, device=device, bf16=use_bf16)
                 history.append({"iteration": done, "val_psnr": psnr})
                 log.info("iteration %d: validation PSNR %.3f dB", done, psnr)
@@ -244,8 +276,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     final = out / f"{cfg.model.name}_x{cfg.model.scale}.safetensors"
     if main:
         record = {
-            "config": config_to_dict(cfg), "iterations": cfg.iterations,
-            "train_dirs": cfg.data.train_dirs, "input_range": "0-1",
+            "config": config_to_dict(cfg),
+            "iterations": cfg.iterations,
+            "train_dirs": cfg.data.train_dirs,
+            "input_range": "0-1",
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         save_weights(ema or model, final, record=record)

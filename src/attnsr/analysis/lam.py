@@ -101,20 +101,24 @@ class Window:
 # ---------------------------------------------------------------------------------------------- path
 
 
-def gaussian_kernel(sigma: float, size: int = KERNEL_SIZE, *, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Normalised isotropic ``size``×``size`` Gaussian; ``sigma == 0`` gives the identity (a delta)."""
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+def gaussian_kernels(sigmas: Tensor | list[float], size: int = KERNEL_SIZE, *, dtype: torch.dtype = torch.float64) -> Tensor:
+    """K normalised isotropic ``size``×``size`` Gaussians (K×size×size), one per sigma, in one go;
+    ``sigma == 0`` gives the identity (a delta)."""
+    s = torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)
+    if bool((s < 0).any()):
+        raise ValueError(f"sigmas must be >= 0, got {s.min().item()}")
     if size % 2 != 1:
         raise ValueError(f"kernel size must be odd, got {size}")
-    k = torch.zeros(size, size, dtype=dtype)
-    if sigma == 0:
-        k[size // 2, size // 2] = 1
-        return k
     ax = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-(ax**2) / (2 * sigma**2))
-    k = g[:, None] * g[None, :]
-    return (k / k.sum()).to(dtype)
+    r2 = (ax[:, None] ** 2 + ax[None, :] ** 2)[None]  # (1, s, s)
+    var = (2 * s**2).clamp_min(torch.finfo(torch.float64).tiny)[:, None, None]
+    k = torch.exp(-r2 / var)  # σ = 0 (or tiny): exp(−r²/tiny) is 1 at the centre and 0 elsewhere
+    return (k / k.sum(dim=(1, 2), keepdim=True)).to(dtype)
+
+
+def gaussian_kernel(sigma: float, size: int = KERNEL_SIZE, *, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Normalised isotropic ``size``×``size`` Gaussian; ``sigma == 0`` gives the identity (a delta)."""
+    return gaussian_kernels([sigma], size, dtype=dtype)[0]
 
 
 def _blur_stack(img: Tensor, kernels: Tensor) -> Tensor:
@@ -154,7 +158,7 @@ def blur_path(lr: Tensor, *, sigma: float = SIGMA, steps: int = STEPS, size: int
     if min(lr.shape[-2:]) <= pad:
         raise AttnsrError(f"LR image {tuple(lr.shape[-2:])} too small for a {size}x{size} reflect-padded blur")
     sigmas = [sigma * (1 - k / steps) for k in range(steps + 1)]
-    kernels = torch.stack([gaussian_kernel(s, size) for s in sigmas])
+    kernels = gaussian_kernels(sigmas, size)
     points = _blur_stack(lr.detach().to(torch.float64), kernels)
     points[-1] = lr.detach().to(torch.float64)  # σ = 0: exactly the image
     increments = points[1:] - points[:-1]
@@ -420,6 +424,14 @@ def build_lam_manifest(
         "sha256_16": {f: _sha16(folder / f) for f in used},
         "crops": crops,
     }
+
+
+def manifest_json(manifest: dict) -> str:
+    """The manifest as JSON text, one crop per line (readable diffs)."""
+    head = {k: v for k, v in manifest.items() if k != "crops"}
+    body = json.dumps(head, indent=1)[:-2]
+    crops = ",\n".join("  " + json.dumps(c) for c in manifest["crops"])
+    return f'{body},\n "crops": [\n{crops}\n ]\n}}\n'
 
 
 def load_manifest(path: str | Path | None = None) -> dict:

@@ -21,8 +21,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model on benchmark folders (PSNR/SSIM, Y channel)")
     p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
-    p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)")
+    p.add_argument(
+        "--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in"
+    )
+    p.add_argument(
+        "--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)"
+    )
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
@@ -32,8 +36,12 @@ def add_parser(sub) -> None:
     p.add_argument("--csv", type=Path, help="write a CSV table here")
     p.add_argument("--per-image", action="store_true", help="print per-image results too")
     p.add_argument("--save-sr", type=Path, metavar="DIR", help="save SR images here")
-    p.add_argument("--cache", type=Path, default=Path(os.environ.get("ATTNSR_CACHE", "cache/lr")),
-                   help="where LR images made on the fly are cached")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("ATTNSR_CACHE", "cache/lr")),
+        help="where LR images made on the fly are cached",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
@@ -53,8 +61,14 @@ def run(args: argparse.Namespace) -> int:
         if n == 0:
             raise AttnsrError(f"data folder {str(f)!r} holds no images")
         counts[f] = n
-    forward = make_forward(model, scale=scale, protocol=args.protocol, precision=args.precision,
-                           ensemble=args.ensemble, device=args.device)
+    forward = make_forward(
+        model,
+        scale=scale,
+        protocol=args.protocol,
+        precision=args.precision,
+        ensemble=args.ensemble,
+        device=args.device,
+    )
     results = []
     for f in folders:
         bar = tqdm(total=counts[f], desc=f.name, unit="img", disable=args.no_progress, leave=False)
@@ -63,27 +77,53 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix(psnr=f"{r.psnr:.3f}")
 
-        res = evaluate_folder(forward, f, scale=scale, protocol=args.protocol, cache_dir=args.cache,
-                              save_dir=args.save_sr, on_image=on_image)
+        res = evaluate_folder(
+            forward,
+            f,
+            scale=scale,
+            protocol=args.protocol,
+            cache_dir=args.cache,
+            save_dir=args.save_sr,
+            on_image=on_image,
+        )
         bar.close()
         results.append(res)
         if args.per_image:
-            print(table(["image", "PSNR", "SSIM"], [[r.name, f"{r.psnr:.4f}", f"{r.ssim:.4f}"] for r in res.images]))
+            print(
+                table(
+                    ["image", "PSNR", "SSIM"],
+                    [[r.name, f"{r.psnr:.4f}", f"{r.ssim:.4f}"] for r in res.images],
+                )
+            )
     headers = ["dataset", "scale", "protocol", "images", "PSNR", "SSIM"]
-    rows = [[r.dataset, f"x{r.scale}", r.protocol, len(r.images), f"{r.psnr:.4f}", f"{r.ssim:.4f}"] for r in results]
+    rows = [
+        [r.dataset, f"x{r.scale}", r.protocol, len(r.images), f"{r.psnr:.4f}", f"{r.ssim:.4f}"]
+        for r in results
+    ]
     print(f"{model.arch['name']} x{scale}, {args.precision}{', self-ensemble' if args.ensemble else ''}")
     print(table(headers, rows))
     payload = {
-        "model": model.arch["name"], "weights": args.weights, "protocol": args.protocol, "precision": args.precision,
+        "model": model.arch["name"],
+        "weights": args.weights,
+        "protocol": args.protocol,
+        "precision": args.precision,
         "ensemble": args.ensemble,
         "results": [
-            {"dataset": r.dataset, "scale": r.scale, "psnr": r.psnr, "ssim": r.ssim,
-             "images": [vars(i) for i in r.images]}
+            {
+                "dataset": r.dataset,
+                "scale": r.scale,
+                "psnr": r.psnr,
+                "ssim": r.ssim,
+                "images": [vars(i) for i in r.images],
+            }
             for r in results
         ],
     }
-    for path, text in ((args.json, json.dumps(payload, indent=2)), (args.markdown, markdown(headers, rows)),
-                       (args.csv, to_csv(headers, rows))):
+    for path, text in (
+        (args.json, json.dumps(payload, indent=2)),
+        (args.markdown, markdown(headers, rows)),
+        (args.csv, to_csv(headers, rows)),
+    ):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text + "\n")

@@ -21,6 +21,12 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for name in list_models():
         e = get_entry(name)
-        rows.append([name, *(f"{count(name, s):,}" if s in e.scales else "-" for s in (2, 3, 4)), e.default_attention or "-"])
+        rows.append(
+            [
+                name,
+                *(f"{count(name, s):,}" if s in e.scales else "-" for s in (2, 3, 4)),
+                e.default_attention or "-",
+            ]
+        )
     print(table(["model", "x2", "x3", "x4", "attention"], rows))
     return 0

@@ -17,10 +17,16 @@ from .render import markdown, table
 
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="parameters, multiply-adds and FPS vs input size")
-    p.add_argument("models", nargs="+", help="registered names; NAME:ATTENTION picks an attention (e.g. imdn:bam)")
+    p.add_argument(
+        "models", nargs="+", help="registered names; NAME:ATTENTION picks an attention (e.g. imdn:bam)"
+    )
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-    p.add_argument("--sizes", nargs="*", type=int, default=[], help="square input sides for FPS (e.g. 60 100 200)")
-    p.add_argument("--fps-at", default="paper", help="'paper' (the MACs input size) or HxW for the FPS column")
+    p.add_argument(
+        "--sizes", nargs="*", type=int, default=[], help="square input sides for FPS (e.g. 60 100 200)"
+    )
+    p.add_argument(
+        "--fps-at", default="paper", help="'paper' (the MACs input size) or HxW for the FPS column"
+    )
     p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32", "bf16"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3)
@@ -51,21 +57,39 @@ def run(args: argparse.Namespace) -> int:
         model = create_model(name, scale=args.scale, **({"attention": att} if att else {}))
         label = f"{name}" + (f"[{att}]" if att else "")
         size = paper_input_size(name, args.scale)
-        rec = {"model": name, "attention": att or get_entry(name).default_attention, "scale": args.scale,
-               "params": count_parameters(model), "macs_input": list(size),
-               "gmacs": count_macs(model, input_size=size) / 1e9, "fps": {}, "fps_vs_size": {}}
+        rec = {
+            "model": name,
+            "attention": att or get_entry(name).default_attention,
+            "scale": args.scale,
+            "params": count_parameters(model),
+            "macs_input": list(size),
+            "gmacs": count_macs(model, input_size=size) / 1e9,
+            "fps": {},
+            "fps_vs_size": {},
+        }
         if not args.no_fps:
             at = size if args.fps_at == "paper" else tuple(int(v) for v in args.fps_at.split("x"))
             rec["fps_input"] = list(at)
             for prec in args.precisions:
-                rec["fps"][prec] = measure_fps(model, size=at, precision=prec, device=args.device, repeats=args.repeats)
+                rec["fps"][prec] = measure_fps(
+                    model, size=at, precision=prec, device=args.device, repeats=args.repeats
+                )
                 rec["fps_vs_size"][prec] = {
-                    str(s): measure_fps(model, size=(s, s), precision=prec, device=args.device, repeats=args.repeats)
+                    str(s): measure_fps(
+                        model, size=(s, s), precision=prec, device=args.device, repeats=args.repeats
+                    )
                     for s in args.sizes
                 }
         records.append(rec)
-        rows.append([label, f"{rec['params']:,}", f"{rec['gmacs']:.2f}", "x".join(map(str, size)),
-                     *(f"{rec['fps'].get(p, float('nan')):.2f}" for p in args.precisions)])
+        rows.append(
+            [
+                label,
+                f"{rec['params']:,}",
+                f"{rec['gmacs']:.2f}",
+                "x".join(map(str, size)),
+                *(f"{rec['fps'].get(p, float('nan')):.2f}" for p in args.precisions),
+            ]
+        )
     headers = ["model", "params", "GMACs", "MACs input", *(f"FPS {p}" for p in args.precisions)]
     print(table(headers, rows))
     if args.json:
@@ -91,7 +115,9 @@ def _plot(records: list[dict], path: Path, precisions: list[str]) -> None:
             pts = rec["fps_vs_size"].get(prec, {})
             if pts:
                 xs = [int(k) for k in pts]
-                ax.plot(xs, list(pts.values()), marker="o", label=f"{rec['model']}[{rec['attention']}] {prec}")
+                ax.plot(
+                    xs, list(pts.values()), marker="o", label=f"{rec['model']}[{rec['attention']}] {prec}"
+                )
     ax.set_xlabel("input side (pixels)")
     ax.set_ylabel("frames per second")
     ax.set_yscale("log")

@@ -12,9 +12,17 @@ from ..config import load_config
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model from a config (YAML overrides of the defaults)")
     p.add_argument("config", nargs="?", help="YAML file of overrides (see configs/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue the run in out_dir exactly where it stopped")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in out_dir exactly where it stopped"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -30,8 +30,12 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
-    p.add_argument("--format", dest="fmt", choices=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
-                   help="output format (default: the input's)")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=[s.lstrip(".") for s in SUPPORTED_SUFFIXES],
+        help="output format (default: the input's)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
     p.add_argument("--no-progress", action="store_true")
@@ -102,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
             raise AttnsrError(f"--tile must be a number of pixels or auto, not {args.tile!r}") from None
     files = expand_inputs(items)
     single = len(files) == 1
-    targets = [output_path(f, output=args.output, single=single, scale=args.scale, fmt=args.fmt) for f in files]
+    targets = [
+        output_path(f, output=args.output, single=single, scale=args.scale, fmt=args.fmt) for f in files
+    ]
     if not args.overwrite:  # refuse before any work is done
         existing = [t for t in targets if t.exists()]
         if existing:
@@ -119,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         rgb, alpha, info = read_image(src, max_pixels=args.max_pixels)
         check_min_size(info, MIN_SIDE)
         deep = info.bit_depth == 16 and dst.suffix.lower() in (".png", ".tif", ".tiff")
-        sr = upscale_tensor(rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8)
+        sr = upscale_tensor(
+            rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8
+        )
         del rgb
         alpha_sr = None
         if alpha is not None:
@@ -131,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{src} -> {dst} ({info.size[0]}x{info.size[1]} -> {sr.shape[-1]}x{sr.shape[-2]})")
     bar.close()
     dt = time.perf_counter() - t0
-    print(f"upscaled {len(files)} image{'s' * (len(files) != 1)} x{args.scale} in {dt:.1f}s "
-          f"({pixels / 1e6:.1f} MP written)")
+    print(
+        f"upscaled {len(files)} image{'s' * (len(files) != 1)} x{args.scale} in {dt:.1f}s "
+        f"({pixels / 1e6:.1f} MP written)"
+    )
     return 0

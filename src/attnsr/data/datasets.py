@@ -57,8 +57,13 @@ class Pair:
 
 
 def load_pairs(
-    hr_dirs: list[Path], *, scale: int, lr_dirs: list[Path] | None = None, cache_dir: Path | None = None,
-    five_crop: bool = False, min_lr_side: int = 1,
+    hr_dirs: list[Path],
+    *,
+    scale: int,
+    lr_dirs: list[Path] | None = None,
+    cache_dir: Path | None = None,
+    five_crop: bool = False,
+    min_lr_side: int = 1,
 ) -> list[Pair]:
     """Load every image of ``hr_dirs`` (and its LR) as uint8 pairs. Raises DataError / ImageError early."""
     if lr_dirs is not None and len(lr_dirs) != len(hr_dirs):
@@ -87,10 +92,16 @@ def load_pairs(
                 if min(lr_c.shape[-2:]) < min_lr_side:  # valid but too small for a patch
                     skipped.append(path.name)
                     continue
-                pairs.append(Pair(f"{path.stem}#{j}" if five_crop else path.stem, _to_uint8(lr_c)[0], _to_uint8(hr_c)[0]))
+                pairs.append(
+                    Pair(f"{path.stem}#{j}" if five_crop else path.stem, _to_uint8(lr_c)[0], _to_uint8(hr_c)[0])
+                )
     if skipped:
-        log.warning("skipped %d images whose LR is smaller than the %d-pixel patch (e.g. %s)", len(skipped),
-                    min_lr_side, skipped[0])
+        log.warning(
+            "skipped %d images whose LR is smaller than the %d-pixel patch (e.g. %s)",
+            len(skipped),
+            min_lr_side,
+            skipped[0],
+        )
     if not pairs:
         raise DataError(f"no training image is large enough for an LR patch of {min_lr_side} pixels")
     log.info("loaded %d training pairs from %d folders", len(pairs), len(hr_dirs))
@@ -103,8 +114,11 @@ def _five_crops(lr: Tensor, hr: Tensor, scale: int) -> list[tuple[Tensor, Tensor
     ch, cw = h // 2, w // 2
     tops = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)]
     return [
-        (lr[..., t : t + ch, l : l + cw], hr[..., t * scale : (t + ch) * scale, l * scale : (l + cw) * scale])
-        for t, l in tops
+        (
+            lr[..., t : t + ch, left : left + cw],
+            hr[..., t * scale : (t + ch) * scale, left * scale : (left + cw) * scale],
+        )
+        for t, left in tops
     ]
 
 
@@ -115,8 +129,16 @@ class PatchSampler:
     """
 
     def __init__(
-        self, pairs: list[Pair], *, scale: int, patch_size: int, batch_size: int, augment: bool = True,
-        seed: int = 0, rank: int = 0, world_size: int = 1,
+        self,
+        pairs: list[Pair],
+        *,
+        scale: int,
+        patch_size: int,
+        batch_size: int,
+        augment: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if batch_size % world_size:
             raise DataError(f"batch size {batch_size} is not divisible by {world_size} processes")

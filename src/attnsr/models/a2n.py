@@ -111,7 +111,10 @@ class AAB(nn.Module):
             y = self.attention(x) if hasattr(self, "attention") else self.non_attention(x)
         elif self.fusion == "adm":
             w = self.branch_weights(x)
-            y = self.attention(x) * w[:, 0, None, None, None] + self.non_attention(x) * w[:, 1, None, None, None]
+            y = (
+                self.attention(x) * w[:, 0, None, None, None]
+                + self.non_attention(x) * w[:, 1, None, None, None]
+            )
         elif self.fusion == "static":
             w = F.softmax(self.static_weights, dim=0)
             y = self.attention(x) * w[0] + self.non_attention(x) * w[1]
@@ -169,7 +172,9 @@ class A2N(nn.Module):
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.AAB_trunk(fea))
         fea = upsample_reconstruct(self, fea)
-        out = self.conv_last(fea) + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        out = self.conv_last(fea) + F.interpolate(
+            x, scale_factor=self.scale, mode="bilinear", align_corners=False
+        )
         return out / self.img_range
 
 
@@ -225,7 +230,11 @@ def a2n_m(
 ) -> A2N:
     """A2N-M: the non-attention branch is a 1×1 conv (831,643 parameters at ×2/×3; 842,659 at ×4)."""
     return A2N(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, fusion=fusion, non_attention="conv1",
+        scale=scale,
+        num_feats=num_feats,
+        num_blocks=num_blocks,
+        fusion=fusion,
+        non_attention="conv1",
         img_range=img_range,
     )
 

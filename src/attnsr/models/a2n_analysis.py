@@ -58,7 +58,10 @@ class AttentionAnalysisNet(nn.Module):
         self.attention_blocks = tuple(sorted(set(attention_blocks)))
         self.conv_first = nn.Conv2d(3, num_feats, 3, padding=1)
         self.body = nn.Sequential(
-            *(ResidualAttentionBlock(num_feats, with_attention=i + 1 in self.attention_blocks) for i in range(num_blocks))
+            *(
+                ResidualAttentionBlock(num_feats, with_attention=i + 1 in self.attention_blocks)
+                for i in range(num_blocks)
+            )
         )
         self.trunk_conv = nn.Conv2d(num_feats, num_feats, 3, padding=1)
         stages = [(2, 2)] if scale == 2 else [(3, 3)] if scale == 3 else [(2, 2), (2, 2)]
@@ -80,7 +83,11 @@ class AttentionAnalysisNet(nn.Module):
     test_options={"num_feats": 16},
 )
 def a2n_analysis(
-    *, scale: int = 4, num_feats: int = 64, num_blocks: int = 10, attention_blocks: str | Sequence[int] = "all"
+    *,
+    scale: int = 4,
+    num_feats: int = 64,
+    num_blocks: int = 10,
+    attention_blocks: str | Sequence[int] = "all",
 ) -> AttentionAnalysisNet:
     """The Sec. 3 analysis model; ``attention_blocks`` is a Table 2 setting name or 1-based indices."""
     if isinstance(attention_blocks, str):

@@ -71,7 +71,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 3, 1, 1)
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -174,8 +176,15 @@ class DRLN(nn.Module):
     test_options={"num_blocks": 3, "num_feats": 32},
 )
 def drln(
-    *, scale: int = 4, num_feats: int = 64, num_blocks: int = 20, attention: str = "la", rgb_range: float = 255.0
+    *,
+    scale: int = 4,
+    num_feats: int = 64,
+    num_blocks: int = 20,
+    attention: str = "la",
+    rgb_range: float = 255.0,
 ) -> DRLN:
     """DRLN, 20 blocks × 64 (34,430,155 / 34,614,795 / 34,577,867 parameters at ×2/×3/×4;
     ``attention="bam"``: 266,700 fewer)."""
-    return DRLN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return DRLN(
+        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
+    )

@@ -153,19 +153,36 @@ _PAPER = "Lim et al. Enhanced Deep Residual Networks for Single Image Super-Reso
 
 @register_model(default_attention="none", paper=_PAPER, test_options={"num_blocks": 2})
 def edsr_baseline(
-    *, scale: int = 4, num_feats: int = 64, num_blocks: int = 16, attention: str = "none", rgb_range: float = 255.0
+    *,
+    scale: int = 4,
+    num_feats: int = 64,
+    num_blocks: int = 16,
+    attention: str = "none",
+    rgb_range: float = 255.0,
 ) -> EDSR:
     """EDSR-baseline, 16 blocks × 64 (1,369,883 / 1,554,523 / 1,517,595 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 565)."""
-    return EDSR(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return EDSR(
+        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
+    )
 
 
 @register_model(default_attention="none", paper=_PAPER, test_options={"num_blocks": 2, "num_feats": 32})
 def edsr(
-    *, scale: int = 4, num_feats: int = 256, num_blocks: int = 32, attention: str = "none", rgb_range: float = 255.0
+    *,
+    scale: int = 4,
+    num_feats: int = 256,
+    num_blocks: int = 32,
+    attention: str = "none",
+    rgb_range: float = 255.0,
 ) -> EDSR:
     """EDSR at the paper size, 32 blocks × 256, res_scale 0.1 (with BAM: 40,737,884 / 43,688,284 /
     43,098,204 parameters at ×2/×3/×4; without: 8,257 fewer)."""
     return EDSR(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, res_scale=0.1, attention=attention, rgb_range=rgb_range
+        scale=scale,
+        num_feats=num_feats,
+        num_blocks=num_blocks,
+        res_scale=0.1,
+        attention=attention,
+        rgb_range=rgb_range,
     )

@@ -87,8 +87,15 @@ class MSRN(nn.Module):
     test_options={"num_blocks": 2},
 )
 def msrn(
-    *, scale: int = 4, num_feats: int = 64, num_blocks: int = 8, attention: str = "none", rgb_range: float = 255.0
+    *,
+    scale: int = 4,
+    num_feats: int = 64,
+    num_blocks: int = 8,
+    attention: str = "none",
+    rgb_range: float = 255.0,
 ) -> MSRN:
     """MSRN, 8 MSRBs × 64 (5,930,331 / 6,114,971 / 6,078,043 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 4,520)."""
-    return MSRN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return MSRN(
+        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
+    )

@@ -1,0 +1,97 @@
+"""Attention switching (A2N Table 2): PSNR with attention kept only in chosen trunk blocks.
+
+The other blocks' masks are replaced by ones through forward hooks on their ``tap``s
+(:func:`~attnsr.analysis.hooks.disable_attention`), so any trained model can be probed without edits.
+A *setting* names the blocks whose attention stays on, as in Table 2: ``all``, ``none``, ``front``
+(first half), ``back`` (second half), ``interleaved`` (even blocks) — for 10 blocks exactly the paper's
+{1..10}, {}, {1..5}, {6..10}, {2,4,6,8,10} — or explicit indices such as ``1,3,5`` or ``1-5``.
+(Training the five Table 2 models instead: ``configs/analysis/a2n_analysis_*.yaml``.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import AttnsrError
+from ..evaluate import DatasetResult, ImageResult, evaluate_folder, make_forward
+from .hooks import disable_attention, trunk_blocks
+
+SETTING_NAMES = ("all", "none", "front", "back", "interleaved")
+
+
+def table2_settings(num_blocks: int) -> dict[str, tuple[int, ...]]:
+    """The five Table 2 settings for a trunk of ``num_blocks`` blocks (1-based indices kept on)."""
+    half = num_blocks // 2
+    return {
+        "all": tuple(range(1, num_blocks + 1)),
+        "none": (),
+        "front": tuple(range(1, half + 1)),
+        "back": tuple(range(half + 1, num_blocks + 1)),
+        "interleaved": tuple(range(2, num_blocks + 1, 2)),
+    }
+
+
+def parse_setting(text: str, num_blocks: int) -> tuple[int, ...]:
+    """A setting name or a list of 1-based block indices/ranges (``"1,3,5"``, ``"1-5"``, ``"1-5+8"``)."""
+    key = text.strip().lower()
+    named = table2_settings(num_blocks)
+    if key in named:
+        return named[key]
+    blocks: list[int] = []
+    for part in filter(None, re.split(r"[,+\s]+", key)):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise AttnsrError(f"setting {text!r}: use {', '.join(SETTING_NAMES)} or block indices like 1,3,5 or 1-5")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        blocks += range(lo, hi + 1)
+    bad = [b for b in blocks if not 1 <= b <= num_blocks]
+    if bad:
+        raise AttnsrError(f"setting {text!r}: blocks {bad} outside 1..{num_blocks}")
+    return tuple(sorted(set(blocks)))
+
+
+@dataclass
+class SwitchingResult:
+    setting: str
+    enabled: tuple[int, ...]
+    datasets: list[DatasetResult]
+
+
+def evaluate_switching(
+    model: nn.Module,
+    folders: Sequence[str | Path],
+    *,
+    scale: int,
+    settings: dict[str, Sequence[int]] | None = None,
+    protocol: str = "standard",
+    device: str = "cpu",
+    cache_dir: Path | None = None,
+    on_image: Callable[[str, ImageResult], None] | None = None,
+) -> list[SwitchingResult]:
+    """PSNR/SSIM of ``model`` on each folder for each setting (attention on only in its blocks).
+
+    ``settings``: name → 1-based trunk blocks whose attention stays on (default: the five of Table 2).
+    """
+    _, blocks = trunk_blocks(model)
+    n = len(blocks)
+    settings = settings if settings is not None else table2_settings(n)
+    forward = make_forward(model, scale=scale, protocol=protocol, device=device)
+    out = []
+    for name, enabled in settings.items():
+        enabled = tuple(sorted(set(int(b) for b in enabled)))
+        disabled = [b for b in range(1, n + 1) if b not in enabled]
+        results = []
+        with disable_attention(model, blocks=disabled):
+            for folder in folders:
+                cb = (lambda r, name=name: on_image(name, r)) if on_image else None
+                results.append(
+                    evaluate_folder(forward, Path(folder), scale=scale, protocol=protocol, cache_dir=cache_dir,
+                                    on_image=cb)
+                )
+        out.append(SwitchingResult(name, enabled, results))
+    return out

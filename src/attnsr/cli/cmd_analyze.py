@@ -1,0 +1,310 @@
+"""``attnsr analyze``: attention heat maps, mask/high-pass correlation, attention switching, ADM
+weights and LAM (SPEC §4). Every tool works through forward hooks on an unmodified model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from ..errors import AttnsrError
+from ..registry import create_model
+from ..weights import build_from_checkpoint
+from .render import markdown, table, to_csv
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
+    p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model constructor option (YAML value), e.g. num_blocks=2; repeatable")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def _blocks(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise AttnsrError(f"--blocks {text!r} is not a comma-separated list of block numbers") from None
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("analyze", help="attention analysis: heat maps, correlation, switching, ADM, LAM")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+
+    t = tools.add_parser("heatmap", help="channel-mean input / mask / output per block for one image (A2N Fig. 2)")
+    _model_args(t)
+    t.add_argument("--image", required=True, help="the LR input image (with --hr: an HR image to downscale)")
+    t.add_argument("--hr", action="store_true", help="--image is HR: feed its MATLAB-bicubic downscale")
+    t.add_argument("--blocks", help="1-based trunk blocks, e.g. 1,4,8,16 (default: all)")
+    t.add_argument("-o", "--output", type=Path, required=True, help="figure (PNG)")
+    t.set_defaults(run=run_heatmap)
+
+    t = tools.add_parser("correlation", help="Pearson r of masks with high-pass features per block (A2N Table 1)")
+    _model_args(t)
+    t.add_argument("--data", required=True, help="folder of HR images (DIR or DIR/HR)")
+    t.add_argument("--limit", type=int, help="use only the first N images")
+    t.add_argument("--blocks", help="1-based trunk blocks (default: all)")
+    t.add_argument("--csv", type=Path)
+    t.add_argument("--markdown", type=Path)
+    t.add_argument("--json", type=Path, help="per-image r values too")
+    t.add_argument("--plot", type=Path, help="r against block index (PNG)")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(run=run_correlation)
+
+    t = tools.add_parser("switching", help="PSNR with attention kept only in chosen blocks (A2N Table 2)")
+    _model_args(t)
+    t.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders")
+    t.add_argument("--settings", default="all;none;front;back;interleaved",
+                   help="';'-separated settings: names or block lists like 1,3,5 or 1-5 (blocks keeping attention)")
+    t.add_argument("--protocol", choices=("standard", "chop"), default="standard")
+    t.add_argument("--json", type=Path)
+    t.add_argument("--csv", type=Path)
+    t.add_argument("--markdown", type=Path)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(run=run_switching)
+
+    t = tools.add_parser("adm", help="ADM weights per block over a dataset; most enhanced/suppressed maps (Fig. 7)")
+    _model_args(t)
+    t.add_argument("--data", required=True, help="folder of HR images (DIR or DIR/HR)")
+    t.add_argument("--limit", type=int)
+    t.add_argument("--top", type=int, default=4, help="how many most enhanced / suppressed maps")
+    t.add_argument("--plot", type=Path, help="violin plot of w_att per block (PNG)")
+    t.add_argument("--maps", type=Path, help="most enhanced / suppressed attention maps (PNG)")
+    t.add_argument("--json", type=Path)
+    t.add_argument("--csv", type=Path, help="per-image w_att, one column per block")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(run=run_adm)
+
+    t = tools.add_parser("lam", help="Local Attribution Map and Diffusion Index of one window (A2N Fig. 8)")
+    _model_args(t)
+    t.add_argument("--image", required=True, help="HR image (its MATLAB-bicubic downscale is the input)")
+    t.add_argument("--window", required=True, help="HR window ROW,COL[,SIZE] or ROW,COL,H,W (default size 16)")
+    t.add_argument("--sigma", type=float, default=1.2)
+    t.add_argument("--steps", type=int, default=50)
+    t.add_argument("--batch-size", type=int, default=10, help="path points per forward/backward")
+    t.add_argument("--json", type=Path, help='write {"di": ..., "gini": ...} here')
+    t.add_argument("-o", "--output", type=Path, help="paper-style figure (PNG)")
+    t.set_defaults(run=run_lam)
+
+    t = tools.add_parser("lam-set", help="mean DI and PSNR over the 150-crop Urban100 LAM set (A2N Table 7)")
+    _model_args(t)
+    t.add_argument("--manifest", type=Path, help="crop manifest (default: the committed 150-crop set)")
+    t.add_argument("--data", type=Path, help="folder of the manifest's HR images (default: its source)")
+    t.add_argument("--limit", type=int, help="only the first N crops")
+    t.add_argument("--batch-size", type=int, default=10)
+    t.add_argument("--json", type=Path)
+    t.add_argument("--csv", type=Path)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(run=run_lam_set)
+
+    t = tools.add_parser("lam-manifest", help="(re)build a deterministic LAM crop manifest from HR images")
+    t.add_argument("--data", required=True, type=Path, help="folder of HR images (e.g. Urban100/HR)")
+    t.add_argument("--source", help="the source path to record (e.g. ${shared}/data/Urban100/HR)")
+    t.add_argument("--count", type=int, default=150)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--crop", type=int, default=256)
+    t.add_argument("--scale", type=int, default=4)
+    t.add_argument("-o", "--output", type=Path, required=True)
+    t.set_defaults(run=run_lam_manifest)
+
+
+def load_model(args: argparse.Namespace):
+    """The model of ``--model/--scale/--weights/--option`` on ``--device``, in eval mode."""
+    options = {}
+    for text in args.option:
+        key, sep, raw = text.partition("=")
+        if not sep or not key:
+            raise AttnsrError(f"--option {text!r} is not KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(raw)
+    if args.weights:
+        model = build_from_checkpoint(args.weights, name=args.model, scale=args.scale, options=options or None)
+    else:
+        if not args.model or not args.scale:
+            raise AttnsrError("give --model and --scale (or --weights of a checkpoint that records them)")
+        model = create_model(args.model, scale=args.scale, pretrained=True, **options)
+    return model.eval().to(args.device)
+
+
+def _bar(args, total, desc):
+    return tqdm(total=total, desc=desc, unit="img", disable=getattr(args, "no_progress", False), leave=False)
+
+
+def _fmt(x: float) -> str:
+    return "nan" if isinstance(x, float) and math.isnan(x) else f"{x:.4f}"
+
+
+def run_heatmap(args: argparse.Namespace) -> int:
+    from ..analysis.heatmaps import attention_heatmaps, plot_heatmaps
+    from ..analysis.images import image_input
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    _, lr = image_input(args.image, scale=scale, is_hr=args.hr)
+    maps = attention_heatmaps(model, lr.to(args.device), blocks=_blocks(args.blocks))
+    plot_heatmaps(maps, args.output, image=lr, title=f"{model.arch['name']} x{scale}: {Path(args.image).name}")
+    print(f"{len(maps)} blocks -> {args.output}")
+    return 0
+
+
+def _images(args, scale: int):
+    from ..analysis.images import benchmark_images
+
+    return [(name, lr.to(args.device)) for name, _, lr in benchmark_images(args.data, scale=scale, limit=args.limit)]
+
+
+def run_correlation(args: argparse.Namespace) -> int:
+    from ..analysis.correlation import FILTERS, correlate_attention, plot_correlation
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    images = _images(args, scale)
+    bar = _bar(args, len(images), "correlation")
+    res = correlate_attention(model, images, blocks=_blocks(args.blocks), on_image=lambda _: bar.update(1))
+    bar.close()
+    rows = res.rows()
+    headers = ["block", "feature", *FILTERS]
+    cells = [[r["block"], r["feature"], *(_fmt(r[f]) for f in FILTERS)] for r in rows]
+    print(f"{model.arch['name']} x{scale}: mean Pearson r of mask vs high-pass feature over {len(images)} images")
+    print(table(headers, cells))
+    _write(args.csv, to_csv(["block", "module", "feature", *FILTERS, "images"],
+                            [[r["block"], r["module"], r["feature"], *(r[f] for f in FILTERS), r["images"]] for r in rows]))
+    _write(args.markdown, markdown(headers, cells))
+    if args.json:
+        per_image = {b.name: {f"{feat}/{f}": v for (feat, f), v in b.r.items()} for b in res.blocks}
+        _write(args.json, json.dumps({"model": model.arch, "images": res.images, "mean": rows, "per_image": per_image},
+                                     indent=2, allow_nan=True))
+    if args.plot:
+        plot_correlation(res, args.plot, title=f"{model.arch['name']} x{scale}, {len(images)} images")
+    return 0
+
+
+def run_switching(args: argparse.Namespace) -> int:
+    from ..analysis.hooks import trunk_blocks
+    from ..analysis.switching import evaluate_switching, parse_setting
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    n = len(trunk_blocks(model)[1])
+    settings = {s.strip(): parse_setting(s, n) for s in args.settings.split(";") if s.strip()}
+    bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
+    res = evaluate_switching(model, args.data, scale=scale, settings=settings, protocol=args.protocol,
+                             device=args.device, on_image=lambda s, r: bar.update(1))
+    bar.close()
+    headers = ["setting", "attention in blocks", *(d.dataset for d in res[0].datasets)]
+    rows = [[r.setting, ",".join(map(str, r.enabled)) or "-", *(f"{d.psnr:.4f}" for d in r.datasets)] for r in res]
+    print(f"{model.arch['name']} x{scale}: PSNR (dB, {args.protocol}) with attention only in the given blocks")
+    print(table(headers, rows))
+    _write(args.csv, to_csv(headers, rows))
+    _write(args.markdown, markdown(headers, rows))
+    _write(args.json, json.dumps({"model": model.arch, "protocol": args.protocol, "results": [
+        {"setting": r.setting, "enabled": list(r.enabled),
+         "datasets": [{"dataset": d.dataset, "psnr": d.psnr, "ssim": d.ssim} for d in r.datasets]} for r in res]},
+        indent=2))
+    return 0
+
+
+def run_adm(args: argparse.Namespace) -> int:
+    from ..analysis.adm import adm_weights, extreme_maps, plot_adm_distribution, plot_extreme_maps
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    images = _images(args, scale)
+    bar = _bar(args, len(images), "adm")
+    stats = adm_weights(model, images, on_image=lambda _: bar.update(1))
+    bar.close()
+    summary = stats.summary()
+    print(f"{model.arch['name']} x{scale}: ADM attention weight w_att over {len(images)} images")
+    print(table(["block", "mean", "std", "min", "max"],
+                [[s["block"], *(f"{s[k]:.4f}" for k in ("mean", "std", "min", "max"))] for s in summary]))
+    title = f"{model.arch['name']} x{scale}"
+    if args.plot:
+        plot_adm_distribution(stats, args.plot, title=title)
+    enhanced = suppressed = []
+    if args.maps:
+        enhanced, suppressed = extreme_maps(model, dict(images), stats, k=args.top)
+        plot_extreme_maps(enhanced, suppressed, args.maps, title=title)
+    _write(args.csv, to_csv(["image", *(str(j + 1) for j in range(len(stats.blocks)))],
+                            [[n, *(f"{v:.6f}" for v in row)] for n, row in zip(stats.images, stats.w_att)]))
+    _write(args.json, json.dumps({
+        "model": model.arch, "blocks": stats.blocks, "summary": summary,
+        "w_att": {n: row.tolist() for n, row in zip(stats.images, stats.w_att)},
+        "enhanced": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in enhanced],
+        "suppressed": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in suppressed]}, indent=2))
+    return 0
+
+
+def run_lam(args: argparse.Namespace) -> int:
+    from ..analysis.images import image_input
+    from ..analysis.lam import Window, local_attribution_map, plot_lam
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    window = Window.parse(args.window)
+    hr, lr = image_input(args.image, scale=scale, is_hr=True)
+    window.check(hr.shape[-2], hr.shape[-1])
+    res = local_attribution_map(model, lr.to(args.device), window, sigma=args.sigma, steps=args.steps,
+                                batch_size=args.batch_size, device=args.device)
+    print(f"{model.arch['name']} x{scale} {Path(args.image).name} window {window.height}x{window.width} at "
+          f"({window.row}, {window.col}): DI {res.di:.4f}  Gini {res.gini:.4f}  "
+          f"({res.nan_gradients} NaN gradients zeroed, {res.seconds:.1f}s)")
+    _write(args.json, json.dumps({"di": res.di, "gini": res.gini, "nan_gradients": res.nan_gradients,
+                                  "image": str(args.image), "window": [window.row, window.col, window.height,
+                                                                        window.width],
+                                  "model": model.arch, "sigma": args.sigma, "steps": args.steps}, indent=2))
+    if args.output:
+        plot_lam(args.output, lr=lr, hr=hr, result=res, scale=scale,
+                 title=f"{model.arch['name']} x{scale} — {Path(args.image).name}")
+    return 0
+
+
+def run_lam_set(args: argparse.Namespace) -> int:
+    from ..analysis.lam import evaluate_lam_set, load_manifest
+
+    model = load_model(args)
+    scale = model.arch["scale"]
+    manifest = load_manifest(args.manifest)
+    total = len(manifest["crops"][: args.limit])
+    bar = tqdm(total=total, desc="lam", unit="crop", disable=args.no_progress, leave=False)
+
+    def on_crop(r) -> None:
+        bar.update(1)
+        bar.set_postfix(di=f"{r.di:.2f}", psnr=f"{r.psnr:.2f}")
+
+    start = time.perf_counter()
+    res = evaluate_lam_set(model, manifest, scale=scale, hr_dir=args.data, limit=args.limit,
+                           batch_size=args.batch_size, device=args.device, on_crop=on_crop)
+    bar.close()
+    seconds = time.perf_counter() - start
+    print(f"{model.arch['name']} x{scale} on {len(res.crops)} LAM crops ({manifest.get('name', '?')}): "
+          f"DI {res.di:.3f}  PSNR {res.psnr:.3f} dB  ({seconds / len(res.crops):.1f}s per crop)")
+    _write(args.json, json.dumps({"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds,
+                                  **res.to_dict()}, indent=2))
+    _write(args.csv, to_csv(["id", "file", "window", "di", "gini", "psnr", "nan_gradients"],
+                            [[c.id, c.file, " ".join(map(str, c.window)), f"{c.di:.4f}", f"{c.gini:.6f}",
+                              f"{c.psnr:.4f}", c.nan_gradients] for c in res.crops]))
+    return 0
+
+
+def run_lam_manifest(args: argparse.Namespace) -> int:
+    from ..analysis.lam import build_lam_manifest, manifest_json
+
+    manifest = build_lam_manifest(args.data, count=args.count, seed=args.seed, crop=args.crop, scale=args.scale,
+                                  source=args.source)
+    _write(args.output, manifest_json(manifest))
+    print(f"{len(manifest['crops'])} crops from {len(manifest['sha256_16'])} images -> {args.output}")
+    return 0
