@@ -53,7 +53,13 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100", "Urban100"])
     ap.add_argument("--only", nargs="*", help="subset of checkpoints, e.g. pan_x4.pth")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--render", nargs="+", type=Path, help="only merge these result JSONs into --out (.json/.md)")
     args = ap.parse_args()
+    if args.render:
+        rows = [r for f in args.render for r in json.loads(f.read_text())["results"]]
+        args.out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+        render(rows, args.out.with_suffix(".md"))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     root = shared_root()
@@ -67,9 +73,7 @@ def main() -> None:
             if name == "a2n" and protocol == "standard" and ds not in ("Set5", "Set14"):
                 continue  # A2N's published B100/Urban100 figures are chopped; whole-image only where REFERENCE has it
             t0 = time.perf_counter()
-            r = evaluate_folder(
-                fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=Path("cache/lr")
-            )
+            r = evaluate_folder(fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=Path("cache/lr"))
             pub = PUBLISHED.get((name, scale), {}).get(ds) if (name == "pan" or protocol == "chop") else None
             rows.append(
                 {
@@ -89,6 +93,11 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+    render(rows, args.out.with_suffix(".md"))
+
+
+def render(rows: list[dict], path: Path) -> None:
+    """Markdown table of results beside the published figures."""
     lines = [
         "| model | scale | protocol | dataset | PSNR | SSIM | published | Δ dB |",
         "|---|---|---|---|---|---|---|---|",
@@ -100,7 +109,7 @@ def main() -> None:
             f"| {r['model']} | x{r['scale']} | {r['protocol']} | {r['dataset']} | {r['psnr']:.4f} | "
             f"{r['ssim']:.4f} | {pub} | {delta} |"
         )
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+Image.MAX_IMAGE_PIXELS = None  # the output is 16000x12000 on purpose
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()

@@ -30,8 +30,14 @@ class AdmStats:
     def summary(self) -> list[dict]:
         """Per block: mean, std, min, max of w_att over the images."""
         return [
-            {"block": j + 1, "module": b, "mean": float(col.mean()), "std": float(col.std()),
-             "min": float(col.min()), "max": float(col.max())}
+            {
+                "block": j + 1,
+                "module": b,
+                "mean": float(col.mean()),
+                "std": float(col.std()),
+                "min": float(col.min()),
+                "max": float(col.max()),
+            }
             for j, (b, col) in enumerate(zip(self.blocks, self.w_att.T))
         ]
 

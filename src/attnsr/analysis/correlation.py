@@ -94,8 +94,15 @@ class CorrelationResult:
         out = []
         for b in self.blocks:
             for feat in FEATURES:
-                out.append({"block": b.block, "module": b.name, "feature": feat,
-                            **{f: b.mean(feat, f) for f in FILTERS}, "images": len(self.images)})
+                out.append(
+                    {
+                        "block": b.block,
+                        "module": b.name,
+                        "feature": feat,
+                        **{f: b.mean(feat, f) for f in FILTERS},
+                        "images": len(self.images),
+                    }
+                )
         return out
 
 
@@ -138,8 +145,15 @@ def plot_correlation(result: CorrelationResult, path: str | Path, *, title: str 
     xs = [b.block for b in result.blocks]
     for color, f in zip(("tab:blue", "tab:orange", "tab:green"), FILTERS):
         for feat, style in (("multiplied", "-"), ("input", "--")):
-            ax.plot(xs, [b.mean(feat, f) for b in result.blocks], style, marker="o", ms=3, color=color,
-                    label=f"{f} / {feat}")
+            ax.plot(
+                xs,
+                [b.mean(feat, f) for b in result.blocks],
+                style,
+                marker="o",
+                ms=3,
+                color=color,
+                label=f"{f} / {feat}",
+            )
     ax.axhline(0, color="gray", lw=0.5)
     ax.set_xlabel("block")
     ax.set_ylabel(f"mean Pearson r ({len(result.images)} images)")

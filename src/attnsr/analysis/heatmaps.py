@@ -53,7 +53,11 @@ def attention_heatmaps(model: nn.Module, lr: Tensor, *, blocks: Sequence[int] | 
 
 
 def plot_heatmaps(
-    maps: Sequence[BlockHeatmap], path: str | Path, *, image: Tensor | None = None, title: str | None = None,
+    maps: Sequence[BlockHeatmap],
+    path: str | Path,
+    *,
+    image: Tensor | None = None,
+    title: str | None = None,
     cmap: str = "jet",
 ) -> Path:
     """A2N Fig. 2 style figure: one row per block (input, mask, output), the LR image on top."""

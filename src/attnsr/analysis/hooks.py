@@ -142,7 +142,7 @@ def block_attention(model: nn.Module, *, trunk: str | None = None) -> dict[int, 
     names = attention_module_names(model)
     out: dict[int, str] = {}
     for i, block in enumerate(blocks, start=1):
-        inside = [n for n in names if n.startswith(block + ".")]
+        inside = [n for n in names if n == block or n.startswith(block + ".")]
         if inside:
             out[i] = min(inside, key=lambda n: n.count("."))
     return out

@@ -13,7 +13,9 @@ from ..evaluate import hr_folder, make_lr
 from ..io import list_images, load_rgb
 
 
-def benchmark_images(folder: str | Path, *, scale: int, limit: int | None = None) -> Iterator[tuple[str, Tensor, Tensor]]:
+def benchmark_images(
+    folder: str | Path, *, scale: int, limit: int | None = None
+) -> Iterator[tuple[str, Tensor, Tensor]]:
     """Yield ``(stem, hr, lr)`` for the HR images of ``folder`` (``DIR`` or ``DIR/HR``), sorted by name.
 
     ``hr`` is mod-cropped to a multiple of ``scale``; ``lr`` is the official ``LR_bicubic/X{s}`` file

@@ -101,7 +101,9 @@ class Window:
 # ---------------------------------------------------------------------------------------------- path
 
 
-def gaussian_kernels(sigmas: Tensor | list[float], size: int = KERNEL_SIZE, *, dtype: torch.dtype = torch.float64) -> Tensor:
+def gaussian_kernels(
+    sigmas: Tensor | list[float], size: int = KERNEL_SIZE, *, dtype: torch.dtype = torch.float64
+) -> Tensor:
     """K normalised isotropic ``size``×``size`` Gaussians (K×size×size), one per sigma, in one go;
     ``sigma == 0`` gives the identity (a delta)."""
     s = torch.as_tensor(sigmas, dtype=torch.float64).reshape(-1)
@@ -142,7 +144,9 @@ def blur(img: Tensor, sigma: float, size: int = KERNEL_SIZE) -> Tensor:
     return torch.cat([_blur_stack(img[i : i + 1], k[None]) for i in range(img.shape[0])])
 
 
-def blur_path(lr: Tensor, *, sigma: float = SIGMA, steps: int = STEPS, size: int = KERNEL_SIZE) -> tuple[Tensor, Tensor]:
+def blur_path(
+    lr: Tensor, *, sigma: float = SIGMA, steps: int = STEPS, size: int = KERNEL_SIZE
+) -> tuple[Tensor, Tensor]:
     """The progressive-blur path of LAM for one LR image ``lr`` (1×C×h×w, [0, 1]).
 
     Returns ``(points, increments)``: ``points`` is (m+1)×C×h×w with ``points[k] = blur(lr, σ(1 − k/m))``
@@ -358,6 +362,21 @@ def _edge_energy(gray: np.ndarray) -> float:
     return float(np.sqrt(dv * dv + dh * dh).mean())
 
 
+def pick_window(
+    gray: np.ndarray, rng: np.random.Generator, *, window: int = 16, candidates: int = 8, margin: int = 32
+) -> tuple[int, int]:
+    """Top-left (row, col) of the most textured of ``candidates`` random ``window``² windows at least
+    ``margin`` pixels inside the 2-D image ``gray`` (edge energy over the window and its +1 neighbours)."""
+    h, w = gray.shape
+    if min(h, w) < 2 * margin + window + 1:
+        raise DataError(f"a {w}x{h} image is too small for a {window}px window {margin}px inside")
+    rows = rng.integers(margin, h - margin - window + 1, size=candidates)
+    cols = rng.integers(margin, w - margin - window + 1, size=candidates)
+    energies = [_edge_energy(gray[r : r + window + 1, c : c + window + 1]) for r, c in zip(rows, cols)]
+    k = int(np.argmax(energies))
+    return int(rows[k]), int(cols[k])
+
+
 def build_lam_manifest(
     hr_dir: str | Path,
     *,
@@ -401,13 +420,9 @@ def build_lam_manifest(
         k = int(np.argmax(energies))
         top, left = int(tops[k]), int(lefts[k])
         patch = gray[top : top + crop, left : left + crop]
-        rows = rng.integers(margin, crop - margin - window + 1, size=candidates)
-        cols = rng.integers(margin, crop - margin - window + 1, size=candidates)
-        energies = [_edge_energy(patch[r : r + window + 1, c : c + window + 1]) for r, c in zip(rows, cols)]
-        k = int(np.argmax(energies))
+        row, col = pick_window(patch, rng, window=window, candidates=candidates, margin=margin)
         crops.append(
-            {"id": i, "file": files[idx].name, "box": [top, left, crop, crop],
-             "window": [int(rows[k]), int(cols[k]), window, window]}
+            {"id": i, "file": files[idx].name, "box": [top, left, crop, crop], "window": [row, col, window, window]}
         )
     used = sorted({c["file"] for c in crops})
     return {
@@ -523,8 +538,9 @@ def evaluate_lam_set(
         lr = bicubic_downsample(hr, scale)
         res = local_attribution_map(model, lr, Window(*entry["window"]), batch_size=batch_size, device=device)
         p, _ = evaluate_pair(res.sr, hr, scale=scale)
-        r = LamCropResult(entry["id"], entry["file"], list(entry["window"]), res.di, res.gini, p,
-                          res.nan_gradients, res.seconds)
+        r = LamCropResult(
+            entry["id"], entry["file"], list(entry["window"]), res.di, res.gini, p, res.nan_gradients, res.seconds
+        )
         results.append(r)
         log.info("LAM crop %d (%s): DI %.3f PSNR %.3f in %.1fs", r.id, r.file, r.di, r.psnr, r.seconds)
         if on_crop:

@@ -90,8 +90,9 @@ def evaluate_switching(
             for folder in folders:
                 cb = (lambda r, name=name: on_image(name, r)) if on_image else None
                 results.append(
-                    evaluate_folder(forward, Path(folder), scale=scale, protocol=protocol, cache_dir=cache_dir,
-                                    on_image=cb)
+                    evaluate_folder(
+                        forward, Path(folder), scale=scale, protocol=protocol, cache_dir=cache_dir, on_image=cb
+                    )
                 )
         out.append(SwitchingResult(name, enabled, results))
     return out

@@ -22,8 +22,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
     p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="model constructor option (YAML value), e.g. num_blocks=2; repeatable")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model constructor option (YAML value), e.g. num_blocks=2; repeatable",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
@@ -69,8 +74,11 @@ def add_parser(sub) -> None:
     t = tools.add_parser("switching", help="PSNR with attention kept only in chosen blocks (A2N Table 2)")
     _model_args(t)
     t.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders")
-    t.add_argument("--settings", default="all;none;front;back;interleaved",
-                   help="';'-separated settings: names or block lists like 1,3,5 or 1-5 (blocks keeping attention)")
+    t.add_argument(
+        "--settings",
+        default="all;none;front;back;interleaved",
+        help="';'-separated settings: names or block lists like 1,3,5 or 1-5 (blocks keeping attention)",
+    )
     t.add_argument("--protocol", choices=("standard", "chop"), default="standard")
     t.add_argument("--json", type=Path)
     t.add_argument("--csv", type=Path)
@@ -119,6 +127,8 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--crop", type=int, default=256)
     t.add_argument("--scale", type=int, default=4)
+    t.add_argument("--window", type=int, default=16, help="window side (HR pixels)")
+    t.add_argument("--margin", type=int, default=32, help="least distance of a window from the crop border")
     t.add_argument("-o", "--output", type=Path, required=True)
     t.set_defaults(run=run_lam_manifest)
 
@@ -181,13 +191,24 @@ def run_correlation(args: argparse.Namespace) -> int:
     cells = [[r["block"], r["feature"], *(_fmt(r[f]) for f in FILTERS)] for r in rows]
     print(f"{model.arch['name']} x{scale}: mean Pearson r of mask vs high-pass feature over {len(images)} images")
     print(table(headers, cells))
-    _write(args.csv, to_csv(["block", "module", "feature", *FILTERS, "images"],
-                            [[r["block"], r["module"], r["feature"], *(r[f] for f in FILTERS), r["images"]] for r in rows]))
+    _write(
+        args.csv,
+        to_csv(
+            ["block", "module", "feature", *FILTERS, "images"],
+            [[r["block"], r["module"], r["feature"], *(r[f] for f in FILTERS), r["images"]] for r in rows],
+        ),
+    )
     _write(args.markdown, markdown(headers, cells))
     if args.json:
         per_image = {b.name: {f"{feat}/{f}": v for (feat, f), v in b.r.items()} for b in res.blocks}
-        _write(args.json, json.dumps({"model": model.arch, "images": res.images, "mean": rows, "per_image": per_image},
-                                     indent=2, allow_nan=True))
+        _write(
+            args.json,
+            json.dumps(
+                {"model": model.arch, "images": res.images, "mean": rows, "per_image": per_image},
+                indent=2,
+                allow_nan=True,
+            ),
+        )
     if args.plot:
         plot_correlation(res, args.plot, title=f"{model.arch['name']} x{scale}, {len(images)} images")
     return 0
@@ -202,8 +223,15 @@ def run_switching(args: argparse.Namespace) -> int:
     n = len(trunk_blocks(model)[1])
     settings = {s.strip(): parse_setting(s, n) for s in args.settings.split(";") if s.strip()}
     bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
-    res = evaluate_switching(model, args.data, scale=scale, settings=settings, protocol=args.protocol,
-                             device=args.device, on_image=lambda s, r: bar.update(1))
+    res = evaluate_switching(
+        model,
+        args.data,
+        scale=scale,
+        settings=settings,
+        protocol=args.protocol,
+        device=args.device,
+        on_image=lambda s, r: bar.update(1),
+    )
     bar.close()
     headers = ["setting", "attention in blocks", *(d.dataset for d in res[0].datasets)]
     rows = [[r.setting, ",".join(map(str, r.enabled)) or "-", *(f"{d.psnr:.4f}" for d in r.datasets)] for r in res]
@@ -211,10 +239,24 @@ def run_switching(args: argparse.Namespace) -> int:
     print(table(headers, rows))
     _write(args.csv, to_csv(headers, rows))
     _write(args.markdown, markdown(headers, rows))
-    _write(args.json, json.dumps({"model": model.arch, "protocol": args.protocol, "results": [
-        {"setting": r.setting, "enabled": list(r.enabled),
-         "datasets": [{"dataset": d.dataset, "psnr": d.psnr, "ssim": d.ssim} for d in r.datasets]} for r in res]},
-        indent=2))
+    _write(
+        args.json,
+        json.dumps(
+            {
+                "model": model.arch,
+                "protocol": args.protocol,
+                "results": [
+                    {
+                        "setting": r.setting,
+                        "enabled": list(r.enabled),
+                        "datasets": [{"dataset": d.dataset, "psnr": d.psnr, "ssim": d.ssim} for d in r.datasets],
+                    }
+                    for r in res
+                ],
+            },
+            indent=2,
+        ),
+    )
     return 0
 
 
@@ -229,8 +271,12 @@ def run_adm(args: argparse.Namespace) -> int:
     bar.close()
     summary = stats.summary()
     print(f"{model.arch['name']} x{scale}: ADM attention weight w_att over {len(images)} images")
-    print(table(["block", "mean", "std", "min", "max"],
-                [[s["block"], *(f"{s[k]:.4f}" for k in ("mean", "std", "min", "max"))] for s in summary]))
+    print(
+        table(
+            ["block", "mean", "std", "min", "max"],
+            [[s["block"], *(f"{s[k]:.4f}" for k in ("mean", "std", "min", "max"))] for s in summary],
+        )
+    )
     title = f"{model.arch['name']} x{scale}"
     if args.plot:
         plot_adm_distribution(stats, args.plot, title=title)
@@ -238,13 +284,27 @@ def run_adm(args: argparse.Namespace) -> int:
     if args.maps:
         enhanced, suppressed = extreme_maps(model, dict(images), stats, k=args.top)
         plot_extreme_maps(enhanced, suppressed, args.maps, title=title)
-    _write(args.csv, to_csv(["image", *(str(j + 1) for j in range(len(stats.blocks)))],
-                            [[n, *(f"{v:.6f}" for v in row)] for n, row in zip(stats.images, stats.w_att)]))
-    _write(args.json, json.dumps({
-        "model": model.arch, "blocks": stats.blocks, "summary": summary,
-        "w_att": {n: row.tolist() for n, row in zip(stats.images, stats.w_att)},
-        "enhanced": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in enhanced],
-        "suppressed": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in suppressed]}, indent=2))
+    _write(
+        args.csv,
+        to_csv(
+            ["image", *(str(j + 1) for j in range(len(stats.blocks)))],
+            [[n, *(f"{v:.6f}" for v in row)] for n, row in zip(stats.images, stats.w_att)],
+        ),
+    )
+    _write(
+        args.json,
+        json.dumps(
+            {
+                "model": model.arch,
+                "blocks": stats.blocks,
+                "summary": summary,
+                "w_att": {n: row.tolist() for n, row in zip(stats.images, stats.w_att)},
+                "enhanced": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in enhanced],
+                "suppressed": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in suppressed],
+            },
+            indent=2,
+        ),
+    )
     return 0
 
 
@@ -257,18 +317,45 @@ def run_lam(args: argparse.Namespace) -> int:
     window = Window.parse(args.window)
     hr, lr = image_input(args.image, scale=scale, is_hr=True)
     window.check(hr.shape[-2], hr.shape[-1])
-    res = local_attribution_map(model, lr.to(args.device), window, sigma=args.sigma, steps=args.steps,
-                                batch_size=args.batch_size, device=args.device)
-    print(f"{model.arch['name']} x{scale} {Path(args.image).name} window {window.height}x{window.width} at "
-          f"({window.row}, {window.col}): DI {res.di:.4f}  Gini {res.gini:.4f}  "
-          f"({res.nan_gradients} NaN gradients zeroed, {res.seconds:.1f}s)")
-    _write(args.json, json.dumps({"di": res.di, "gini": res.gini, "nan_gradients": res.nan_gradients,
-                                  "image": str(args.image), "window": [window.row, window.col, window.height,
-                                                                        window.width],
-                                  "model": model.arch, "sigma": args.sigma, "steps": args.steps}, indent=2))
+    res = local_attribution_map(
+        model,
+        lr.to(args.device),
+        window,
+        sigma=args.sigma,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    print(
+        f"{model.arch['name']} x{scale} {Path(args.image).name} window {window.height}x{window.width} at "
+        f"({window.row}, {window.col}): DI {res.di:.4f}  Gini {res.gini:.4f}  "
+        f"({res.nan_gradients} NaN gradients zeroed, {res.seconds:.1f}s)"
+    )
+    _write(
+        args.json,
+        json.dumps(
+            {
+                "di": res.di,
+                "gini": res.gini,
+                "nan_gradients": res.nan_gradients,
+                "image": str(args.image),
+                "window": [window.row, window.col, window.height, window.width],
+                "model": model.arch,
+                "sigma": args.sigma,
+                "steps": args.steps,
+            },
+            indent=2,
+        ),
+    )
     if args.output:
-        plot_lam(args.output, lr=lr, hr=hr, result=res, scale=scale,
-                 title=f"{model.arch['name']} x{scale} — {Path(args.image).name}")
+        plot_lam(
+            args.output,
+            lr=lr,
+            hr=hr,
+            result=res,
+            scale=scale,
+            title=f"{model.arch['name']} x{scale} — {Path(args.image).name}",
+        )
     return 0
 
 
@@ -286,25 +373,62 @@ def run_lam_set(args: argparse.Namespace) -> int:
         bar.set_postfix(di=f"{r.di:.2f}", psnr=f"{r.psnr:.2f}")
 
     start = time.perf_counter()
-    res = evaluate_lam_set(model, manifest, scale=scale, hr_dir=args.data, limit=args.limit,
-                           batch_size=args.batch_size, device=args.device, on_crop=on_crop)
+    res = evaluate_lam_set(
+        model,
+        manifest,
+        scale=scale,
+        hr_dir=args.data,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        on_crop=on_crop,
+    )
     bar.close()
     seconds = time.perf_counter() - start
-    print(f"{model.arch['name']} x{scale} on {len(res.crops)} LAM crops ({manifest.get('name', '?')}): "
-          f"DI {res.di:.3f}  PSNR {res.psnr:.3f} dB  ({seconds / len(res.crops):.1f}s per crop)")
-    _write(args.json, json.dumps({"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds,
-                                  **res.to_dict()}, indent=2))
-    _write(args.csv, to_csv(["id", "file", "window", "di", "gini", "psnr", "nan_gradients"],
-                            [[c.id, c.file, " ".join(map(str, c.window)), f"{c.di:.4f}", f"{c.gini:.6f}",
-                              f"{c.psnr:.4f}", c.nan_gradients] for c in res.crops]))
+    print(
+        f"{model.arch['name']} x{scale} on {len(res.crops)} LAM crops ({manifest.get('name', '?')}): "
+        f"DI {res.di:.3f}  PSNR {res.psnr:.3f} dB  ({seconds / len(res.crops):.1f}s per crop)"
+    )
+    _write(
+        args.json,
+        json.dumps(
+            {"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds, **res.to_dict()}, indent=2
+        ),
+    )
+    _write(
+        args.csv,
+        to_csv(
+            ["id", "file", "window", "di", "gini", "psnr", "nan_gradients"],
+            [
+                [
+                    c.id,
+                    c.file,
+                    " ".join(map(str, c.window)),
+                    f"{c.di:.4f}",
+                    f"{c.gini:.6f}",
+                    f"{c.psnr:.4f}",
+                    c.nan_gradients,
+                ]
+                for c in res.crops
+            ],
+        ),
+    )
     return 0
 
 
 def run_lam_manifest(args: argparse.Namespace) -> int:
     from ..analysis.lam import build_lam_manifest, manifest_json
 
-    manifest = build_lam_manifest(args.data, count=args.count, seed=args.seed, crop=args.crop, scale=args.scale,
-                                  source=args.source)
+    manifest = build_lam_manifest(
+        args.data,
+        count=args.count,
+        seed=args.seed,
+        crop=args.crop,
+        scale=args.scale,
+        window=args.window,
+        margin=args.margin,
+        source=args.source,
+    )
     _write(args.output, manifest_json(manifest))
     print(f"{len(manifest['crops'])} crops from {len(manifest['sha256_16'])} images -> {args.output}")
     return 0
