@@ -22,9 +22,7 @@ def render(width: int = 640, height: int = 480) -> Image.Image:
         d.rectangle([left, top, left + 70, height], fill=(120 + i * 12, 110 + i * 7, 100 + i * 5))
         for wy in range(top + 10, height - 10, 22):
             for wx in range(left + 8, left + 62, 18):
-                d.rectangle(
-                    [wx, wy, wx + 9, wy + 12], fill=(250, 230, 150) if (wx + wy) % 3 else (40, 50, 70)
-                )
+                d.rectangle([wx, wy, wx + 9, wy + 12], fill=(250, 230, 150) if (wx + wy) % 3 else (40, 50, 70))
     for k in range(30):  # a striped awning
         d.polygon(
             [(300 + k * 6, 140), (306 + k * 6, 140), (300 + k * 6, 160)],

@@ -26,6 +26,4 @@ def test_multiply_adds_match_paper(name, scale):
 
 def test_meta_count_equals_real_count():
     model = attnsr.create_model("pan", scale=3, num_blocks=2)
-    assert count_macs(model, input_size=(13, 17), meta=True) == count_macs(
-        model, input_size=(13, 17), meta=False
-    )
+    assert count_macs(model, input_size=(13, 17), meta=True) == count_macs(model, input_size=(13, 17), meta=False)

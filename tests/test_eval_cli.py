@@ -16,9 +16,7 @@ from attnsr.weights import save_weights
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "attnsr", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "attnsr", *args], capture_output=True, text=True, timeout=300)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, needle: str) -> None:
@@ -61,9 +59,7 @@ def test_corrupt_png_in_folder(tmp_path, tiny_weights):
 def test_text_file_named_png(tmp_path, tiny_weights):
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "notes.png").write_text("hello, I am not an image\n")
-    proc = run_cli(
-        "eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress"
-    )
+    proc = run_cli("eval", "--weights", str(tiny_weights[("pan", 2)]), "--data", str(tmp_path / "ds"), "--no-progress")
     assert_one_line_error(proc, "notes.png")
 
 
@@ -89,9 +85,7 @@ def test_checkpoint_of_wrong_model_or_scale(tmp_path, tiny_weights):
         str(tmp_path / "ds"),
     )
     assert_one_line_error(proc, "is a pan model, not a2n")
-    proc = run_cli(
-        "eval", "--scale", "3", "--weights", str(tiny_weights[("pan", 4)]), "--data", str(tmp_path / "ds")
-    )
+    proc = run_cli("eval", "--scale", "3", "--weights", str(tiny_weights[("pan", 4)]), "--data", str(tmp_path / "ds"))
     assert_one_line_error(proc, "scale x4, not x3")
 
 
@@ -136,9 +130,7 @@ def test_foreign_checkpoint_mismatches(tmp_path, shared):
     assert_one_line_error(proc, "x4")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00not a checkpoint")
-    proc = run_cli(
-        "eval", "--model", "pan", "--scale", "2", "--weights", str(junk), "--data", str(tmp_path / "ds")
-    )
+    proc = run_cli("eval", "--model", "pan", "--scale", "2", "--weights", str(junk), "--data", str(tmp_path / "ds"))
     assert_one_line_error(proc, "cannot read checkpoint")
 
 

@@ -45,9 +45,7 @@ def check_contract(t: torch.Tensor, channels: int, h: int, w: int) -> None:
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
 def png_header_only(path: Path, w: int, h: int) -> None:
@@ -274,12 +272,8 @@ def test_cmyk_is_converted_to_rgb(tmp_path: Path) -> None:
 
 
 def test_lab_tiff_is_converted_to_rgb(tmp_path: Path) -> None:
-    src = (48 + np.random.default_rng(7).integers(0, 256, (6, 9, 3)) // 2).astype(
-        np.uint8
-    )  # moderate colours
-    to_lab = ImageCms.buildTransform(
-        ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
-    )
+    src = (48 + np.random.default_rng(7).integers(0, 256, (6, 9, 3)) // 2).astype(np.uint8)  # moderate colours
+    to_lab = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
     ImageCms.applyTransform(Image.fromarray(src), to_lab).save(tmp_path / "lab.tif")
     rgb, _, info = read_image(tmp_path / "lab.tif")
     assert info.mode == "LAB" and not info.grayscale
@@ -425,15 +419,12 @@ def test_pixel_limit_checked_before_decoding(tmp_path: Path) -> None:
         read_image(tmp_path / "small.png", max_pixels=1000)
     msg = str(e.value)
     assert (
-        msg
-        == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise it with --max-pixels)"
+        msg == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise it with --max-pixels)"
     )
     assert read_image(tmp_path / "small.png", max_pixels=1200)[0].shape == (1, 3, 30, 40)
     # a header alone is enough: the check happens before any pixel data is decoded
     png_header_only(tmp_path / "big.png", 12000, 9000)
-    with pytest.raises(
-        ImageError, match=r"'.*big\.png' is 12000x9000 = 108\.0 MP, above the limit of 100\.0 MP"
-    ):
+    with pytest.raises(ImageError, match=r"'.*big\.png' is 12000x9000 = 108\.0 MP, above the limit of 100\.0 MP"):
         read_image(tmp_path / "big.png")
     assert DEFAULT_MAX_PIXELS == 100_000_000
 

@@ -48,9 +48,7 @@ def test_shape_finite_and_gradients(name, scale):
     assert y.shape == (1, 3, 11 * scale, 13 * scale)
     assert torch.isfinite(y).all()
     y.abs().mean().backward()
-    trainable = [
-        (k, p) for k, p in model.named_parameters() if p.requires_grad
-    ]  # frozen MeanShift convs exempt
+    trainable = [(k, p) for k, p in model.named_parameters() if p.requires_grad]  # frozen MeanShift convs exempt
     no_grad = [k for k, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not no_grad, f"parameters without a finite gradient: {no_grad[:5]}"
 
@@ -103,9 +101,7 @@ def test_a2n_variants_are_options_of_one_class():
 def test_analysis_model_switches_attention_per_block():
     from attnsr.models.a2n_analysis import TABLE2_SETTINGS
 
-    counts = {
-        k: n_params(attnsr.create_model("a2n_analysis", scale=4, attention_blocks=k)) for k in TABLE2_SETTINGS
-    }
+    counts = {k: n_params(attnsr.create_model("a2n_analysis", scale=4, attention_blocks=k)) for k in TABLE2_SETTINGS}
     assert counts["front"] == counts["back"] == counts["interleaved"]
     assert counts["none"] < counts["front"] < counts["all"]
     assert counts["all"] - counts["front"] == counts["front"] - counts["none"]

@@ -63,9 +63,7 @@ def test_killed_run_resumes_bit_identically(data):
                 os.kill(os.getpid(), signal.SIGKILL)
         train(load_config(None, {base_overrides(tmp, "killed")!r}), on_step=on_step)
     """)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=300
-    )
+    proc = subprocess.run([sys.executable, "-c", script], env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
     ck = torch.load(tmp / "killed" / "checkpoint.pt", weights_only=False)
     assert ck["iteration"] == 4
@@ -142,7 +140,5 @@ def test_missing_folder_and_unreadable_image_stop_before_work(tmp_path):
 
 
 def test_cli_reports_config_error_in_one_line(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr

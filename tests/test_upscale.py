@@ -80,9 +80,7 @@ def test_tiny_and_huge_images(tmp_path, tiny):
     rgb_png(tmp_path / "dot.png", size=(1, 1))
     one_line_error(cli(str(tmp_path / "dot.png"), "--weights", w, "--scale", "2"), "1x1")
     rgb_png(tmp_path / "big.png", size=(64, 64))
-    one_line_error(
-        cli(str(tmp_path / "big.png"), "--weights", w, "--scale", "2", "--max-pixels", "1000"), "limit"
-    )
+    one_line_error(cli(str(tmp_path / "big.png"), "--weights", w, "--scale", "2", "--max-pixels", "1000"), "limit")
     assert no_outputs(tmp_path)
 
 
@@ -100,9 +98,7 @@ def test_unwritable_output_and_existing_output(tmp_path, tiny):
     img = rgb_png(tmp_path / "a.png")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_error(
-        cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(blocker / "out")), "out"
-    )
+    one_line_error(cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(blocker / "out")), "out")
     target = tmp_path / "a_x2.png"
     target.write_bytes(b"keep me")
     one_line_error(cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2"), "--overwrite")
@@ -132,9 +128,7 @@ def test_folder_glob_and_formats(tmp_path, tiny):
     assert Image.open(out / "photo_x2.jpg").format == "JPEG"
     deep = np.asarray(Image.open(out / "deep_x2.png"))
     assert deep.dtype in (np.uint16, np.int32) and deep.max() > 255, "16-bit stays 16-bit"
-    proc = cli(
-        str(src / "*.jpg"), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "g")
-    )
+    proc = cli(str(src / "*.jpg"), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "g"))
     assert proc.returncode == 0 and (tmp_path / "g" / "photo_x2.jpg").is_file()
 
 

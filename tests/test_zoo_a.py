@@ -68,9 +68,7 @@ def test_bam_sits_at_the_official_places(name):
     }[name]
     assert sites[0] == expected_first
     assert all(
-        m.acam.conv1.out_channels == m.acam.conv1.in_channels // 16
-        for m in model.modules()
-        if isinstance(m, BAM)
+        m.acam.conv1.out_channels == m.acam.conv1.in_channels // 16 for m in model.modules() if isinstance(m, BAM)
     )
 
 

@@ -29,9 +29,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    train_dirs: list[str] = field(
-        default_factory=lambda: ["${shared}/data/T91/HR", "${shared}/data/BSD200/HR"]
-    )
+    train_dirs: list[str] = field(default_factory=lambda: ["${shared}/data/T91/HR", "${shared}/data/BSD200/HR"])
     lr_dirs: list[str] | None = None  # paired LR folders (same file names); None: LR made by imresize
     val_dir: str | None = "${shared}/data/Set5/HR"
     patch_size: int = 48  # LR patch side
@@ -167,9 +165,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"config file {str(p)!r} is not valid YAML ({str(exc).splitlines()[0]})"
-            ) from None
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(p)!r} must hold a mapping of overrides")
         for k, v in data.items():

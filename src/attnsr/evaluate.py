@@ -156,9 +156,7 @@ def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
 
 
-def make_lr(
-    hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None
-) -> Tensor:
+def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
     """LR for an HR image: official LR_bicubic file when present, else our imresize (cached)."""
     if protocol == "bam-legacy":
         return _pil_bicubic_lr(hr, scale)
@@ -214,9 +212,7 @@ def evaluate_folder(
         if save_dir is not None:
             (save_dir / name).mkdir(parents=True, exist_ok=True)
             write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
-        p, s = evaluate_pair(
-            sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard"
-        )
+        p, s = evaluate_pair(sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard")
         r = ImageResult(path.stem, p, s)
         results.append(r)
         if on_image:

@@ -153,9 +153,7 @@ def _decode(
     if mode == "CMYK" and icc is not None and _icc_space(icc) == "CMYK":
         try:
             srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-            im = ImageCms.profileToProfile(
-                im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB"
-            )
+            im = ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB")
             icc, mode = srgb.tobytes(), "RGB"
         except (ImageCms.PyCMSError, OSError, ValueError) as e:
             log.warning("%s: CMYK profile conversion failed (%s); using a plain conversion", path, e)
@@ -203,8 +201,7 @@ def read_image(
         with _open_unguarded(p) as im:
             if im.format not in _READ_FORMATS:
                 raise ImageError(
-                    f"cannot read '{p}': unsupported image format {im.format} "
-                    f"(supported: PNG, JPEG, BMP, TIFF, WebP)"
+                    f"cannot read '{p}': unsupported image format {im.format} (supported: PNG, JPEG, BMP, TIFF, WebP)"
                 )
             w, h = im.size
             if w * h > max_pixels:
@@ -227,19 +224,13 @@ def read_image(
             icc = im.info.get("icc_profile") or None
             rgb, alpha, gray, depth, icc = _decode(im, p, icc)
         if fmt == "PNG" and depth == 8 and (_png_header_depth(p) or (8, 0))[0] == 16:
-            log.warning(
-                "%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p
-            )
+            log.warning("%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p)
     except ImageError:
         raise
     except UnidentifiedImageError as e:
-        raise ImageError(
-            f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)"
-        ) from e
+        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
     except _PIL_ERRORS as e:
-        raise ImageError(
-            f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})"
-        ) from e
+        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
     hh, ww = rgb.shape[:2]
     t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
     t = (t[None].expand(3, hh, ww) if t.ndim == 2 else t.permute(2, 0, 1))[None].contiguous()
@@ -268,8 +259,7 @@ def check_min_size(info: ImageInfo, min_side: int) -> None:
     w, h = info.size
     if w < min_side or h < min_side:
         raise ImageError(
-            f"'{_name(info.path)}' is {w}x{h}, smaller than the minimum "
-            f"{min_side}x{min_side} this command needs"
+            f"'{_name(info.path)}' is {w}x{h}, smaller than the minimum {min_side}x{min_side} this command needs"
         )
 
 
@@ -327,12 +317,8 @@ def write_image(
     if p.is_dir():
         raise ImageError(f"cannot write '{p}': a folder of that name exists")
     gray = info is not None and info.grayscale
-    if (
-        not rgb.is_floating_point()
-    ):  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
-        img = _from_levels(
-            rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16
-        )
+    if not rgb.is_floating_point():  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
+        img = _from_levels(rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16)
     else:
         img = _from_float(rgb, alpha=alpha, info=info, fmt=fmt, path=p)
     params: dict = {}
@@ -377,9 +363,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not d.is_dir():
         raise ImageError(f"'{d}' is not a folder")
     return sorted(
-        f
-        for f in d.iterdir()
-        if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file()
+        f for f in d.iterdir() if f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".") and f.is_file()
     )
 
 
@@ -413,9 +397,7 @@ def _from_float(
     return img
 
 
-def _from_levels(
-    rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, fmt: str, deep: bool
-) -> Image.Image:
+def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, fmt: str, deep: bool) -> Image.Image:
     """Integer levels ``1x3xHxW`` (uint8 0-255, or int32 0-65535 when ``deep``) -> Pillow image.
 
     Keeps memory at the size of the levels for very large outputs; alpha (float [0, 1]) is attached as
@@ -430,15 +412,9 @@ def _from_levels(
             return Image.fromarray(g.round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16))
         g8 = (g * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
         if alpha is not None and fmt in ("PNG", "TIFF"):
-            return Image.fromarray(
-                torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA"
-            )
+            return Image.fromarray(torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
         return Image.fromarray(g8.numpy(), "L")
-    u8 = (
-        t
-        if t.dtype == torch.uint8
-        else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
-    )
+    u8 = t if t.dtype == torch.uint8 else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
     if alpha is not None and fmt not in ("JPEG", "BMP"):
         a8 = to_uint8(_plane(alpha, 1, "alpha"))
         return Image.fromarray(torch.cat([u8, a8]).permute(1, 2, 0).numpy(), "RGBA")

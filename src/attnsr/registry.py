@@ -72,9 +72,7 @@ def get_entry(name: str) -> ModelEntry:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"unknown model {name!r}.{hint} Valid models: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise ModelError(f"unknown model {name!r}.{hint} Valid models: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def create_model(name: str, *, scale: int = 4, pretrained: bool = False, **options) -> nn.Module:

@@ -56,9 +56,7 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
         fn = lambda it: o.gamma ** (it // o.step_size)
     elif o.schedule == "cosine":
         floor = o.min_lr / o.lr
-        fn = lambda it: (
-            floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
-        )
+        fn = lambda it: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
     elif o.schedule == "constant":
         fn = lambda it: 1.0
     else:
@@ -98,9 +96,7 @@ def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device
     return float(np.mean(values))
 
 
-def train(
-    cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None
-) -> Path:
+def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
     """Run (or resume) training; returns the path of the final safetensors weights."""
     distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     device = _device(cfg)
@@ -244,24 +240,14 @@ def train(
         loss_v = loss.item()
         if main:
             if on_step is not None:
-                on_step(
-                    StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0)
-                )
+                on_step(StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0))
             if done % cfg.log_every == 0:
-                history.append(
-                    {"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()}
-                )
-                log.info(
-                    "iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0]
-                )
+                history.append({"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()})
+                log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0])
                 if writer:
                     writer.add_scalar("train/loss", loss_v, done)
                     writer.add_scalar("train/lr", sched.get_last_lr()[0], done)
-            if (
-                val_dir is not None
-                and cfg.val_every
-                and (done % cfg.val_every == 0 or done == cfg.iterations)
-            ):
+            if val_dir is not None and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.iterations):
                 psnr = validate(ema or model, val_dir, scale=cfg.model.scale, device=device, bf16=use_bf16)
                 history.append({"iteration": done, "val_psnr": psnr})
                 log.info("iteration %d: validation PSNR %.3f dB", done, psnr)

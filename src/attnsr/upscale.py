@@ -48,9 +48,7 @@ def default_precision(device: str) -> str:
     return "bf16" if bf16_supported() else "fp32"
 
 
-def load_model(
-    model: str | nn.Module | None = None, *, scale: int = 4, weights: str | Path | None = None
-) -> nn.Module:
+def load_model(model: str | nn.Module | None = None, *, scale: int = 4, weights: str | Path | None = None) -> nn.Module:
     """A ready model: an ``nn.Module`` as given, a checkpoint, or a registered name with built-in weights."""
     from .weights import build_from_checkpoint
 
@@ -61,9 +59,7 @@ def load_model(
     return create_model(model or DEFAULT_MODEL, scale=scale, pretrained=True)
 
 
-def make_runner(
-    model: nn.Module, *, precision: str = "auto", device: str = "cpu"
-) -> Callable[[Tensor], Tensor]:
+def make_runner(model: nn.Module, *, precision: str = "auto", device: str = "cpu") -> Callable[[Tensor], Tensor]:
     """LR tile (1×3×h×w, [0,1], CPU) → SR tile (float32, on ``device``)."""
     if precision == "auto":
         precision = default_precision(device)
@@ -183,9 +179,7 @@ def _upscale_array(arr: np.ndarray, net: nn.Module, **kwargs) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     sr = upscale_tensor(x, **kwargs).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     if plane.shape[2] == 4:
-        alpha = _bicubic_plane(
-            torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[0], sr.shape[1]
-        )
+        alpha = _bicubic_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[0], sr.shape[1])
         sr = np.concatenate([sr, alpha.numpy()[..., None]], axis=2)
     if gray:
         sr = sr[..., :3].mean(axis=2)
@@ -199,9 +193,7 @@ def _bicubic_plane(plane: Tensor, height: int, width: int) -> Tensor:
     """Bicubic upscaling of one H×W float plane in [0,1] (used for alpha)."""
     import torch.nn.functional as F
 
-    return F.interpolate(plane[None, None], size=(height, width), mode="bicubic", align_corners=False)[
-        0, 0
-    ].clamp(0, 1)
+    return F.interpolate(plane[None, None], size=(height, width), mode="bicubic", align_corners=False)[0, 0].clamp(0, 1)
 
 
 def _upscale_pil(img, net: nn.Module, **kwargs):

@@ -137,9 +137,7 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], *, source: str) 
             detail.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
         if shape:
             k = shape[0]
-            detail.append(
-                f"{len(shape)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})"
-            )
+            detail.append(f"{len(shape)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
         raise CheckpointError(f"checkpoint {source!r} does not fit model {what}: {'; '.join(detail)}")
     model.load_state_dict(state, strict=True)
 
@@ -161,14 +159,10 @@ def build_from_checkpoint(
             raise CheckpointError(f"checkpoint {str(path)!r} is a {arch['name']} model, not {name}")
         if scale is not None and scale != arch["scale"]:
             raise CheckpointError(f"checkpoint {str(path)!r} is for scale x{arch['scale']}, not x{scale}")
-        model = create_model(
-            arch["name"], scale=arch["scale"], **{**arch.get("options", {}), **(options or {})}
-        )
+        model = create_model(arch["name"], scale=arch["scale"], **{**arch.get("options", {}), **(options or {})})
     else:
         if name is None or scale is None:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} does not say its model; give --model and --scale"
-            )
+            raise CheckpointError(f"checkpoint {str(path)!r} does not say its model; give --model and --scale")
         hint = info.get("scale_hint")
         if hint is not None and hint != scale:
             raise CheckpointError(f"checkpoint {str(path)!r} is named for scale x{hint}, not x{scale}")
@@ -187,9 +181,7 @@ def load_pretrained(model: nn.Module, *, name: str, scale: int) -> None:
     path = pretrained_path(name, scale)
     if not path.is_file():
         available = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
-        raise CheckpointError(
-            f"no built-in weights for {name} x{scale}; available: {', '.join(available) or 'none'}"
-        )
+        raise CheckpointError(f"no built-in weights for {name} x{scale}; available: {', '.join(available) or 'none'}")
     state, info = read_checkpoint(path)
     load_into(model, state, source=str(path))
     model.record = info.get("record", {})

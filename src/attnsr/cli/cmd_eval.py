@@ -21,12 +21,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model on benchmark folders (PSNR/SSIM, Y channel)")
     p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
-    p.add_argument(
-        "--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in"
-    )
-    p.add_argument(
-        "--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)"
-    )
+    p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
@@ -96,10 +92,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
     headers = ["dataset", "scale", "protocol", "images", "PSNR", "SSIM"]
-    rows = [
-        [r.dataset, f"x{r.scale}", r.protocol, len(r.images), f"{r.psnr:.4f}", f"{r.ssim:.4f}"]
-        for r in results
-    ]
+    rows = [[r.dataset, f"x{r.scale}", r.protocol, len(r.images), f"{r.psnr:.4f}", f"{r.ssim:.4f}"] for r in results]
     print(f"{model.arch['name']} x{scale}, {args.precision}{', self-ensemble' if args.ensemble else ''}")
     print(table(headers, rows))
     payload = {

@@ -17,16 +17,10 @@ from .render import markdown, table
 
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="parameters, multiply-adds and FPS vs input size")
-    p.add_argument(
-        "models", nargs="+", help="registered names; NAME:ATTENTION picks an attention (e.g. imdn:bam)"
-    )
+    p.add_argument("models", nargs="+", help="registered names; NAME:ATTENTION picks an attention (e.g. imdn:bam)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-    p.add_argument(
-        "--sizes", nargs="*", type=int, default=[], help="square input sides for FPS (e.g. 60 100 200)"
-    )
-    p.add_argument(
-        "--fps-at", default="paper", help="'paper' (the MACs input size) or HxW for the FPS column"
-    )
+    p.add_argument("--sizes", nargs="*", type=int, default=[], help="square input sides for FPS (e.g. 60 100 200)")
+    p.add_argument("--fps-at", default="paper", help="'paper' (the MACs input size) or HxW for the FPS column")
     p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32", "bf16"])
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3)
@@ -71,13 +65,9 @@ def run(args: argparse.Namespace) -> int:
             at = size if args.fps_at == "paper" else tuple(int(v) for v in args.fps_at.split("x"))
             rec["fps_input"] = list(at)
             for prec in args.precisions:
-                rec["fps"][prec] = measure_fps(
-                    model, size=at, precision=prec, device=args.device, repeats=args.repeats
-                )
+                rec["fps"][prec] = measure_fps(model, size=at, precision=prec, device=args.device, repeats=args.repeats)
                 rec["fps_vs_size"][prec] = {
-                    str(s): measure_fps(
-                        model, size=(s, s), precision=prec, device=args.device, repeats=args.repeats
-                    )
+                    str(s): measure_fps(model, size=(s, s), precision=prec, device=args.device, repeats=args.repeats)
                     for s in args.sizes
                 }
         records.append(rec)
@@ -115,9 +105,7 @@ def _plot(records: list[dict], path: Path, precisions: list[str]) -> None:
             pts = rec["fps_vs_size"].get(prec, {})
             if pts:
                 xs = [int(k) for k in pts]
-                ax.plot(
-                    xs, list(pts.values()), marker="o", label=f"{rec['model']}[{rec['attention']}] {prec}"
-                )
+                ax.plot(xs, list(pts.values()), marker="o", label=f"{rec['model']}[{rec['attention']}] {prec}")
     ax.set_xlabel("input side (pixels)")
     ax.set_ylabel("frames per second")
     ax.set_yscale("log")

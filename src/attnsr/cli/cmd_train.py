@@ -20,9 +20,7 @@ def add_parser(sub) -> None:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)",
     )
-    p.add_argument(
-        "--resume", action="store_true", help="continue the run in out_dir exactly where it stopped"
-    )
+    p.add_argument("--resume", action="store_true", help="continue the run in out_dir exactly where it stopped")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

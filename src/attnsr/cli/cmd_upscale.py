@@ -106,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
             raise AttnsrError(f"--tile must be a number of pixels or auto, not {args.tile!r}") from None
     files = expand_inputs(items)
     single = len(files) == 1
-    targets = [
-        output_path(f, output=args.output, single=single, scale=args.scale, fmt=args.fmt) for f in files
-    ]
+    targets = [output_path(f, output=args.output, single=single, scale=args.scale, fmt=args.fmt) for f in files]
     if not args.overwrite:  # refuse before any work is done
         existing = [t for t in targets if t.exists()]
         if existing:
@@ -125,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
         rgb, alpha, info = read_image(src, max_pixels=args.max_pixels)
         check_min_size(info, MIN_SIDE)
         deep = info.bit_depth == 16 and dst.suffix.lower() in (".png", ".tif", ".tiff")
-        sr = upscale_tensor(
-            rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8
-        )
+        sr = upscale_tensor(rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8)
         del rgb
         alpha_sr = None
         if alpha is not None:

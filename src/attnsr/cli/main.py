@@ -11,9 +11,7 @@ from . import cmd_analyze, cmd_eval, cmd_export, cmd_models, cmd_profile, cmd_tr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="attnsr", description="Lightweight attention-based super-resolution."
-    )
+    parser = argparse.ArgumentParser(prog="attnsr", description="Lightweight attention-based super-resolution.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (cmd_upscale, cmd_eval, cmd_train, cmd_models, cmd_profile, cmd_export, cmd_analyze):

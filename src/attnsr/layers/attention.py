@@ -65,9 +65,7 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
-        self.fc = nn.Sequential(
-            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels)
-        )
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
         self.tap = MaskTap()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -96,9 +94,7 @@ class CBAM(nn.Module):
         self.tap = MaskTap()
 
     def forward(self, x: Tensor) -> Tensor:
-        ca = torch.sigmoid(
-            self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True))
-        )
+        ca = torch.sigmoid(self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True)))
         y = x * ca
         desc = torch.cat([y.mean(dim=1, keepdim=True), y.amax(dim=1, keepdim=True)], dim=1)
         sa = torch.sigmoid(self.spatial(desc))
@@ -275,16 +271,10 @@ def build_attention(name: str | None, channels: int, *, reduction: int | None = 
     if key not in ATTENTIONS:
         close = difflib.get_close_matches(key, ATTENTIONS, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ModelError(
-            f"unknown attention {name!r}.{hint} Valid attentions: {', '.join(list_attentions())}"
-        )
+        raise ModelError(f"unknown attention {name!r}.{hint} Valid attentions: {', '.join(list_attentions())}")
     cls = ATTENTIONS[key]
     if channels < 1:
         raise ModelError(f"attention {name!r} needs at least one channel, got {channels}")
-    if (
-        reduction is not None
-        and channels // reduction < 1
-        and cls not in (PixelAttention, MSAM, SpatialAttention)
-    ):
+    if reduction is not None and channels // reduction < 1 and cls not in (PixelAttention, MSAM, SpatialAttention):
         raise ModelError(f"attention {name!r} cannot reduce {channels} channels by {reduction}")
     return cls(channels) if reduction is None else cls(channels, reduction=reduction)

@@ -111,10 +111,7 @@ class AAB(nn.Module):
             y = self.attention(x) if hasattr(self, "attention") else self.non_attention(x)
         elif self.fusion == "adm":
             w = self.branch_weights(x)
-            y = (
-                self.attention(x) * w[:, 0, None, None, None]
-                + self.non_attention(x) * w[:, 1, None, None, None]
-            )
+            y = self.attention(x) * w[:, 0, None, None, None] + self.non_attention(x) * w[:, 1, None, None, None]
         elif self.fusion == "static":
             w = F.softmax(self.static_weights, dim=0)
             y = self.attention(x) * w[0] + self.non_attention(x) * w[1]
@@ -172,9 +169,7 @@ class A2N(nn.Module):
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.AAB_trunk(fea))
         fea = upsample_reconstruct(self, fea)
-        out = self.conv_last(fea) + F.interpolate(
-            x, scale_factor=self.scale, mode="bilinear", align_corners=False
-        )
+        out = self.conv_last(fea) + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return out / self.img_range
 
 

@@ -68,9 +68,7 @@ class AWRU(nn.Module):
 class LFB(nn.Module):
     """Local fusion block: ``num_awru`` AWRUs in a chain, outputs concatenated and fused by a 3×3 conv."""
 
-    def __init__(
-        self, num_feats: int, block_feats: int, *, num_awru: int = 4, res_scale: float = 1.0
-    ) -> None:
+    def __init__(self, num_feats: int, block_feats: int, *, num_awru: int = 4, res_scale: float = 1.0) -> None:
         super().__init__()
         self.lfl = nn.ModuleList(AWRU(num_feats, block_feats, res_scale=res_scale) for _ in range(num_awru))
         self.reduction = wn_conv(num_feats * num_awru, num_feats, 3)
@@ -152,8 +150,7 @@ class AWSRN(nn.Module):
 
 @register_model(
     default_attention="none",
-    paper="Wang, Li, Shi. Lightweight Image Super-Resolution with Adaptive Weighted Learning Network. "
-    "arXiv:1904.02358",
+    paper="Wang, Li, Shi. Lightweight Image Super-Resolution with Adaptive Weighted Learning Network. arXiv:1904.02358",
     test_options={"num_blocks": 1, "num_awru": 2},
 )
 def awsrn(

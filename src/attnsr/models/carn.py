@@ -227,9 +227,7 @@ def carn(
     multi_scale: bool = True,
 ) -> CARN:
     """CARN (1,591,963 parameters at every scale; ``attention="bam"``: 1,593,658)."""
-    return CARN(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, multi_scale=multi_scale
-    )
+    return CARN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, multi_scale=multi_scale)
 
 
 @register_model(default_attention="none", paper=_CARN_PAPER, test_options=_TEST_OPTIONS)

@@ -185,6 +185,4 @@ def drln(
 ) -> DRLN:
     """DRLN, 20 blocks × 64 (34,430,155 / 34,614,795 / 34,577,867 parameters at ×2/×3/×4;
     ``attention="bam"``: 266,700 fewer)."""
-    return DRLN(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
-    )
+    return DRLN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)

@@ -162,9 +162,7 @@ def edsr_baseline(
 ) -> EDSR:
     """EDSR-baseline, 16 blocks × 64 (1,369,883 / 1,554,523 / 1,517,595 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 565)."""
-    return EDSR(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
-    )
+    return EDSR(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
 
 
 @register_model(default_attention="none", paper=_PAPER, test_options={"num_blocks": 2, "num_feats": 32})

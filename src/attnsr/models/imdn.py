@@ -67,24 +67,18 @@ class IMDModule(nn.Module):
 class IMDN(nn.Module):
     """Information Multi-Distillation Network. Input and output: float RGB in [0, 1], NCHW."""
 
-    def __init__(
-        self, *, scale: int = 4, num_feats: int = 64, num_blocks: int = 6, attention: str = "cca"
-    ) -> None:
+    def __init__(self, *, scale: int = 4, num_feats: int = 64, num_blocks: int = 6, attention: str = "cca") -> None:
         super().__init__()
         if scale not in (2, 3, 4):
             raise ModelError(f"IMDN supports scales 2, 3 and 4, not {scale}")
         if num_blocks < 1 or num_feats < 4:
-            raise ModelError(
-                f"IMDN needs num_blocks >= 1 and num_feats >= 4, got {num_blocks} and {num_feats}"
-            )
+            raise ModelError(f"IMDN needs num_blocks >= 1 and num_feats >= 4, got {num_blocks} and {num_feats}")
         self.scale = scale
         self.num_blocks = num_blocks
         self.fea_conv = conv_layer(3, num_feats, 3)
         for i in range(1, num_blocks + 1):
             self.add_module(f"IMDB{i}", IMDModule(num_feats, attention=attention))
-        self.c = nn.Sequential(
-            nn.Conv2d(num_feats * num_blocks, num_feats, 1), nn.LeakyReLU(0.05, inplace=True)
-        )
+        self.c = nn.Sequential(nn.Conv2d(num_feats * num_blocks, num_feats, 1), nn.LeakyReLU(0.05, inplace=True))
         self.LR_conv = conv_layer(num_feats, num_feats, 3)
         self.upsampler = nn.Sequential(conv_layer(num_feats, 3 * scale * scale, 3), nn.PixelShuffle(scale))
 

@@ -96,6 +96,4 @@ def msrn(
 ) -> MSRN:
     """MSRN, 8 MSRBs × 64 (5,930,331 / 6,114,971 / 6,078,043 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 4,520)."""
-    return MSRN(
-        scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range
-    )
+    return MSRN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)

@@ -85,9 +85,7 @@ class PAN(nn.Module):
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.SCPA_trunk(fea))
         fea = upsample_reconstruct(self, fea)
-        return self.conv_last(fea) + F.interpolate(
-            x, scale_factor=self.scale, mode="bilinear", align_corners=False
-        )
+        return self.conv_last(fea) + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
 
 
 @register_model(

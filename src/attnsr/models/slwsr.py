@@ -98,8 +98,6 @@ class SLWSR(nn.Module):
     default_attention="none",
     paper="Li et al. s-LWSR: Super Lightweight Super-Resolution Network. IEEE TIP 2020, arXiv:1909.10774",
 )
-def slwsr32(
-    *, scale: int = 4, num_feats: int = 32, attention: str = "none", rgb_range: float = 255.0
-) -> SLWSR:
+def slwsr32(*, scale: int = 4, num_feats: int = 32, attention: str = "none", rgb_range: float = 255.0) -> SLWSR:
     """s-LWSR32 (534,139 / 580,379 / 571,131 parameters at ×2/×3/×4; ``attention="bam"`` adds 179)."""
     return SLWSR(scale=scale, num_feats=num_feats, attention=attention, rgb_range=rgb_range)
