@@ -33,24 +33,26 @@ def main() -> None:
     )
     a2n = make_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="auto")
     out: dict = {"pan_tiled_vs_whole_psnr": {}, "a2n_benchmark": {}}
+    tiles = [0, *args.tiles]
     for ds in args.datasets:
-        files = list_images(root / "data" / ds / "HR")
-        for tile in [0, *args.tiles]:
-            pan_db, a2n_scores = [], []
-            for f in files:
-                hr = mod_crop(load_rgb(f), 4)
-                lr = bicubic_downsample(hr, 4)
+        pan_db: dict[int, list[float]] = {t: [] for t in args.tiles}
+        a2n_scores: dict[int, list[float]] = {t: [] for t in tiles}
+        for f in list_images(root / "data" / ds / "HR"):
+            hr = mod_crop(load_rgb(f), 4)
+            lr = bicubic_downsample(hr, 4)
+            whole = upscale_tensor(lr, pan, scale=4, tile=0).clamp(0, 1)
+            for tile in tiles:
                 if tile:
-                    whole = upscale_tensor(lr, pan, scale=4, tile=0)
-                    tiled = upscale_tensor(lr, pan, scale=4, tile=tile)
-                    pan_db.append(psnr(tiled.clamp(0, 1), whole.clamp(0, 1), y_channel=False).item())
-                a2n_scores.append(evaluate_pair(upscale_tensor(lr, a2n, scale=4, tile=tile), hr, scale=4)[0])
+                    tiled = upscale_tensor(lr, pan, scale=4, tile=tile).clamp(0, 1)
+                    pan_db[tile].append(psnr(tiled, whole, y_channel=False).item())
+                a2n_scores[tile].append(evaluate_pair(upscale_tensor(lr, a2n, scale=4, tile=tile), hr, scale=4)[0])
+        for tile in tiles:
             if tile:
                 out["pan_tiled_vs_whole_psnr"][f"{ds}/tile{tile}"] = {
-                    "min": min(pan_db),
-                    "mean": float(np.mean(pan_db)),
+                    "min": min(pan_db[tile]),
+                    "mean": float(np.mean(pan_db[tile])),
                 }
-            out["a2n_benchmark"][f"{ds}/tile{tile}"] = float(np.mean(a2n_scores))
+            out["a2n_benchmark"][f"{ds}/tile{tile}"] = float(np.mean(a2n_scores[tile]))
             print(
                 ds,
                 tile,

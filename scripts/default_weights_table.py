@@ -1,0 +1,87 @@
+"""The default weights' table: ours (from each weight record) against bicubic (measured here), VDSR and the
+A2N paper (published), standard protocol, whole image.
+
+Usage: python scripts/default_weights_table.py [--out docs/training/default_weights.md]
+Reads the records in src/attnsr/weights/*.safetensors; measures bicubic (MATLAB imresize up of the
+MATLAB-bicubic LR) on the same sets; writes Markdown plus benchmarks/results/default_weights_table.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from attnsr.data.imresize import imresize
+from attnsr.evaluate import evaluate_folder
+from attnsr.settings import shared_root
+from attnsr.weights import PRETRAINED_DIR, read_checkpoint
+
+DATASETS = ["Set5", "Set14", "B100", "Urban100"]
+# VDSR (Kim et al., CVPR 2016, Table 3; trained on the same 291 images) and A2N (Table 5, DIV2K, chopped).
+VDSR = {
+    2: {"Set5": (37.53, 0.9587), "Set14": (33.03, 0.9124), "B100": (31.90, 0.8960), "Urban100": (30.76, 0.9140)},
+    3: {"Set5": (33.66, 0.9213), "Set14": (29.77, 0.8314), "B100": (28.82, 0.7976), "Urban100": (27.14, 0.8279)},
+    4: {"Set5": (31.35, 0.8838), "Set14": (28.01, 0.7674), "B100": (27.29, 0.7251), "Urban100": (25.18, 0.7524)},
+}
+A2N = {
+    2: {"Set5": (38.06, 0.9608), "Set14": (33.75, 0.9194), "B100": (32.22, 0.9002), "Urban100": (32.43, 0.9311)},
+    3: {"Set5": (34.47, 0.9279), "Set14": (30.44, 0.8437), "B100": (29.14, 0.8059), "Urban100": (28.41, 0.8570)},
+    4: {"Set5": (32.30, 0.8966), "Set14": (28.71, 0.7842), "B100": (27.61, 0.7374), "Urban100": (26.27, 0.7920)},
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("docs/training/default_weights.md"))
+    args = ap.parse_args()
+    root = shared_root()
+    records = {}
+    for path in sorted(PRETRAINED_DIR.glob("a2n_x*.safetensors")):
+        _, info = read_checkpoint(path)
+        records[info["arch"]["scale"]] = info["record"]
+    table = {}
+    for scale, rec in sorted(records.items()):
+        sets = [d for d in DATASETS if d in rec["results"]]
+        bicubic = {}
+        for ds in sets:
+            r = evaluate_folder(
+                lambda lr, s=scale: imresize(lr, scale=s),
+                root / "data" / ds,
+                scale=scale,
+                cache_dir=Path("cache/lr"),
+            )
+            bicubic[ds] = (round(r.psnr, 4), round(r.ssim, 4))
+        table[scale] = {
+            "iterations": rec["iterations"],
+            "ours": {d: (rec["results"][d]["psnr"], rec["results"][d]["ssim"]) for d in sets},
+            "bicubic": bicubic,
+            "vdsr_published": {d: VDSR[scale][d] for d in sets},
+            "a2n_paper": {d: A2N[scale][d] for d in sets},
+        }
+    lines = []
+    for scale, t in table.items():
+        sets = list(t["ours"])
+        lines += [
+            f"### ×{scale} (ours: {t['iterations']} iterations)",
+            "",
+            "| method | training data | " + " | ".join(sets) + " |",
+            "|---|---|" + "---|" * len(sets),
+        ]
+        for label, key, data in (
+            ("bicubic (measured)", "bicubic", "–"),
+            ("VDSR (published)", "vdsr_published", "291"),
+            ("attnsr A2N default (measured)", "ours", "291"),
+            ("A2N paper (published)", "a2n_paper", "DIV2K"),
+        ):
+            cells = [f"{t[key][d][0]:.2f}/{t[key][d][1]:.4f}" for d in sets]
+            lines.append(f"| {label} | {data} | " + " | ".join(cells) + " |")
+        lines.append("")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    Path("benchmarks/results/default_weights_table.json").write_text(json.dumps(table, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
