@@ -119,7 +119,8 @@ def make_forward(
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
     model.eval().to(device)
-    # channels_last is ~1.4x faster for fp32 and needed for fast bf16 (AVX512-BF16 or AMX) on CPU; results agree to float rounding.
+    # channels_last is ~1.4x faster for fp32 and needed for fast bf16 (AVX512-BF16 or AMX) on CPU;
+    # results agree to float rounding.
     model.to(memory_format=torch.channels_last)
 
     def single(t: Tensor) -> Tensor:

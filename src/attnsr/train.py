@@ -1,7 +1,7 @@
 """The training loop: one plain function that reads top to bottom.
 
-Adam + L1, step/cosine schedules, optional gradient clipping and EMA, bf16 autocast on CPU (AVX512-BF16 or AMX) or
-fp16 AMP on CUDA, channels_last, periodic validation (PSNR on a folder), TensorBoard logs, atomic
+Adam + L1, step/cosine schedules, optional gradient clipping and EMA, bf16 autocast on CPU (AVX512-BF16 or
+AMX) or fp16 AMP on CUDA, channels_last, periodic validation (PSNR on a folder), TensorBoard logs, atomic
 checkpoints, exact resume (model, optimizer, scheduler, EMA, RNG and data order) and DDP through
 ``torchrun`` (gloo on CPU, NCCL on CUDA; rank 0 logs and writes).
 """
