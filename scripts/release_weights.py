@@ -38,7 +38,9 @@ def main() -> None:
     model = create_model(arch["name"], scale=arch["scale"], **arch.get("options", {}))
     model.load_state_dict(ck["ema"] if ck.get("ema") is not None else ck["model"])
     history = ck.get("history", [])
-    times = [h["time"] for h in history if "time" in h]
+    timed = [h for h in history if "time" in h]
+    times = [h["time"] for h in timed]
+    first_timed = timed[0]["iteration"] if timed else None
     results = {}
     fwd = make_forward(model, scale=arch["scale"], protocol="standard")
     for ds in args.datasets:
@@ -68,7 +70,9 @@ def main() -> None:
         "batch_size": cfg["data"]["batch_size"],
         "lr_patch": cfg["data"]["patch_size"],
         "precision": cfg["precision"],
-        "train_seconds_logged": round(times[-1] - times[0], 1) if len(times) > 1 else None,
+        # Sum of the gaps between logged iterations, leaving out pauses between resumes (> 10 min).
+        "train_seconds_active": round(sum(b - a for a, b in zip(times, times[1:]) if b - a < 600), 1),
+        "train_seconds_note": f"from iteration {first_timed} on (earlier iterations were logged without times)",
         "protocol": "standard (whole image, fp32)",
         "results": results,
         "tensor_sha256": digest.hexdigest(),
