@@ -48,9 +48,12 @@ def main() -> None:
                 a2n_scores[tile].append(evaluate_pair(upscale_tensor(lr, a2n, scale=4, tile=tile), hr, scale=4)[0])
         for tile in tiles:
             if tile:
+                finite = [v for v in pan_db[tile] if np.isfinite(v)]  # inf: the image fits one tile, or equal
                 out["pan_tiled_vs_whole_psnr"][f"{ds}/tile{tile}"] = {
-                    "min": min(pan_db[tile]),
-                    "mean": float(np.mean(pan_db[tile])),
+                    "min": min(finite) if finite else None,
+                    "mean_finite": float(np.mean(finite)) if finite else None,
+                    "identical_images": len(pan_db[tile]) - len(finite),
+                    "images": len(pan_db[tile]),
                 }
             out["a2n_benchmark"][f"{ds}/tile{tile}"] = float(np.mean(a2n_scores[tile]))
             print(
