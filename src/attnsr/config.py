@@ -61,7 +61,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     iterations: int = 1000
     seed: int = 0
-    precision: str = "bf16"  # fp32 | bf16 | amp (CUDA fp16)
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see attnsr.precision)
     channels_last: bool = True
     device: str = "auto"
     threads: int | None = None

@@ -1,7 +1,7 @@
 """The training loop: one plain function that reads top to bottom.
 
-Adam + L1, step/cosine schedules, optional gradient clipping and EMA, bf16 autocast on CPU (AVX512-BF16 or
-AMX) or fp16 AMP on CUDA, channels_last, periodic validation (PSNR on a folder), TensorBoard logs, atomic
+Adam + L1, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast on
+CPUs with native bf16 — AMX or AVX512-BF16 — fp32 on others, bf16/fp16 AMP on CUDA), channels_last, periodic validation (PSNR on a folder), TensorBoard logs, atomic
 checkpoints, exact resume (model, optimizer, scheduler, EMA, RNG and data order) and DDP through
 ``torchrun`` (gloo on CPU, NCCL on CUDA; rank 0 logs and writes).
 """
@@ -28,6 +28,7 @@ from torch import nn
 from .config import TrainConfig, config_to_dict, save_config
 from .data.datasets import PatchSampler, load_pairs
 from .errors import ConfigError, DataError
+from .precision import autocast, resolve_precision, run_environment
 from .registry import create_model
 from .settings import expand
 from .weights import atomic_save, read_checkpoint, save_weights
@@ -78,7 +79,7 @@ def _set_rng_state(state: dict) -> None:
 
 
 @torch.no_grad()
-def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device, bf16: bool) -> float:
+def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device, precision: str) -> float:
     """Mean standard-protocol PSNR over a folder of HR images (LR made by imresize)."""
     from .data.imresize import bicubic_downsample, mod_crop
     from .io import list_images, load_rgb
@@ -89,7 +90,7 @@ def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device
     for path in list_images(folder):
         hr = mod_crop(load_rgb(path), scale)
         lr = bicubic_downsample(hr, scale).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(precision, device):
             sr = model(lr).float().cpu()
         values.append(evaluate_pair(sr, hr, scale=scale)[0])
     model.train()
@@ -110,8 +111,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     main = rank == 0
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.precision not in ("fp32", "bf16", "amp"):
-        raise ConfigError(f"precision must be fp32, bf16 or amp, not {cfg.precision!r}")
+    precision = resolve_precision(cfg.precision, device)
     out = Path(cfg.out_dir)
     ckpt_path = out / "checkpoint.pt"
     if main:
@@ -163,8 +163,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
     )
     sched = make_scheduler(opt, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "amp" and device.type == "cuda")
-    start, history = 0, []
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    start, history, train_seconds = 0, [], 0.0
 
     if resume:
         if not ckpt_path.is_file():
@@ -178,7 +178,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
             ema.load_state_dict(ck["ema"])
         sampler.load_state_dict(ck["sampler"])
         _set_rng_state(ck["rng"])
-        start, history = ck["iteration"], ck.get("history", [])
+        start, history, train_seconds = ck["iteration"], ck.get("history", []), ck.get("train_seconds", 0.0)
         log.info("resumed %s at iteration %d", out, start)
     elif main:
         save_config(cfg, out / "config.yaml")
@@ -192,9 +192,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         except ImportError:
             log.info("tensorboard is not installed; logging to history.json only")
 
-    use_bf16 = cfg.precision == "bf16"
-    amp_dtype = torch.bfloat16 if use_bf16 else torch.float16
-    autocast_on = use_bf16 or (cfg.precision == "amp" and device.type == "cuda")
+    environment = run_environment(precision, device)
+    if main:
+        log.info(
+            "training on %s, CPU %s, %d threads, precision %s (asked: %s)",
+            device, environment["cpu"]["model"], environment["threads"], precision, cfg.precision,
+        )
 
     def save_checkpoint(iteration: int) -> None:
         atomic_save(
@@ -209,6 +212,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
                 "rng": _rng_state(),
                 "iteration": iteration,
                 "history": history,
+                "train_seconds": train_seconds,
                 "config": config_to_dict(cfg),
             },
             ckpt_path,
@@ -221,7 +225,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         lr_b, hr_b = lr_b.to(device, non_blocking=True), hr_b.to(device, non_blocking=True)
         if cfg.channels_last:
             lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=autocast_on):
+        with autocast(precision, device):
             sr = net(lr_b)
         loss = F.l1_loss(sr.float(), hr_b)
         opt.zero_grad(set_to_none=True)
@@ -238,17 +242,21 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
                     pe.lerp_(pm, 1 - cfg.optim.ema)
         done = it + 1
         loss_v = loss.item()
+        train_seconds += time.perf_counter() - t0
         if main:
             if on_step is not None:
                 on_step(StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0))
             if done % cfg.log_every == 0:
-                history.append({"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time()})
+                history.append(
+                    {"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time(),
+                     "train_seconds": round(train_seconds, 1), "precision": precision, "threads": environment["threads"]}
+                )
                 log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0])
                 if writer:
                     writer.add_scalar("train/loss", loss_v, done)
                     writer.add_scalar("train/lr", sched.get_last_lr()[0], done)
             if val_dir is not None and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.iterations):
-                psnr = validate(ema or model, val_dir, scale=cfg.model.scale, device=device, bf16=use_bf16)
+                psnr = validate(ema or model, val_dir, scale=cfg.model.scale, device=device, precision=precision)
                 history.append({"iteration": done, "val_psnr": psnr})
                 log.info("iteration %d: validation PSNR %.3f dB", done, psnr)
                 if writer:
@@ -264,8 +272,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         record = {
             "config": config_to_dict(cfg),
             "iterations": cfg.iterations,
+            "train_seconds": round(train_seconds, 1),
             "train_dirs": cfg.data.train_dirs,
             "input_range": "0-1",
+            "environment": environment,
             "parameters": sum(p.numel() for p in model.parameters()),
         }
         save_weights(ema or model, final, record=record)

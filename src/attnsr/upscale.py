@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import AttnsrError, ModelError
+from .precision import autocast, resolve_precision
 from .registry import create_model
 from .tiling import tiled_forward
 
@@ -36,18 +37,6 @@ def sample_image() -> Path:
     return SAMPLE_IMAGE
 
 
-def bf16_supported() -> bool:
-    return bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()) and bool(
-        getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)()
-    )
-
-
-def default_precision(device: str) -> str:
-    if device.startswith("cuda"):
-        return "fp16"
-    return "bf16" if bf16_supported() else "fp32"
-
-
 def load_model(model: str | nn.Module | None = None, *, scale: int = 4, weights: str | Path | None = None) -> nn.Module:
     """A ready model: an ``nn.Module`` as given, a checkpoint, or a registered name with built-in weights."""
     from .weights import build_from_checkpoint
@@ -61,23 +50,16 @@ def load_model(model: str | nn.Module | None = None, *, scale: int = 4, weights:
 
 def make_runner(model: nn.Module, *, precision: str = "auto", device: str = "cpu") -> Callable[[Tensor], Tensor]:
     """LR tile (1×3×h×w, [0,1], CPU) → SR tile (float32, on ``device``)."""
-    if precision == "auto":
-        precision = default_precision(device)
-    dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in dtypes:
-        raise AttnsrError(f"precision must be fp32, bf16 or fp16, not {precision!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AttnsrError("--device cuda asked for, but CUDA is not available on this machine")
-    if precision == "fp16" and not device.startswith("cuda"):
-        raise AttnsrError("fp16 is for CUDA; use bf16 or fp32 on the CPU")
+        raise AttnsrError("device cuda asked for, but CUDA is not available on this machine")
     dev = torch.device(device)
+    precision = resolve_precision(precision, dev)
     model = model.eval().to(dev).to(memory_format=torch.channels_last)
-    dtype = dtypes[precision]
 
     @torch.no_grad()
     def run(x: Tensor) -> Tensor:
         x = x.to(dev).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        with autocast(precision, dev):
             return model(x).float()
 
     return run

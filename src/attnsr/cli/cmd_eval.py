@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..errors import AttnsrError
 from ..evaluate import PROTOCOLS, evaluate_folder, hr_folder, make_forward
 from ..io import list_images
+from ..precision import PRECISIONS, resolve_precision, run_environment
 from ..registry import create_model
 from ..weights import build_from_checkpoint
 from .render import markdown, table, to_csv
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", type=Path, help="write {'results': [...]} here")
@@ -57,11 +58,12 @@ def run(args: argparse.Namespace) -> int:
         if n == 0:
             raise AttnsrError(f"data folder {str(f)!r} holds no images")
         counts[f] = n
+    model_precision = resolve_precision(args.precision, args.device)
     forward = make_forward(
         model,
         scale=scale,
         protocol=args.protocol,
-        precision=args.precision,
+        precision=model_precision,
         ensemble=args.ensemble,
         device=args.device,
     )
@@ -93,13 +95,14 @@ def run(args: argparse.Namespace) -> int:
             )
     headers = ["dataset", "scale", "protocol", "images", "PSNR", "SSIM"]
     rows = [[r.dataset, f"x{r.scale}", r.protocol, len(r.images), f"{r.psnr:.4f}", f"{r.ssim:.4f}"] for r in results]
-    print(f"{model.arch['name']} x{scale}, {args.precision}{', self-ensemble' if args.ensemble else ''}")
+    print(f"{model.arch['name']} x{scale}, {model_precision}{', self-ensemble' if args.ensemble else ''}")
     print(table(headers, rows))
     payload = {
         "model": model.arch["name"],
         "weights": args.weights,
         "protocol": args.protocol,
-        "precision": args.precision,
+        "precision": model_precision,
+        "environment": run_environment(model_precision, args.device),
         "ensemble": args.ensemble,
         "results": [
             {

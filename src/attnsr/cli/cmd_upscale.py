@@ -11,6 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import AttnsrError, ImageError
+from ..precision import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_min_size, list_images, read_image, write_image
 from ..upscale import _bicubic_plane, load_model, make_runner, sample_image, upscale_tensor
 
@@ -26,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", help="registered model name (default: a2n)")
     p.add_argument("--weights", help="checkpoint to use instead of the built-in weights")
     p.add_argument("--tile", default="auto", help="tile size in LR pixels, 0 for whole image, or auto")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
