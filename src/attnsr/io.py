@@ -51,6 +51,13 @@ _PIL_ERRORS = (
     Image.DecompressionBombError,
 )
 _ORIENTATION = 0x0112
+# TIFF image-structure tags: Pillow's getexif() of a TIFF returns the file's own IFD, whose layout tags
+# (size, strips, tiles, compression, sample format, palette, ICC and XMP blocks) describe *that* file only
+# and must not be written into another image's EXIF.
+_LAYOUT_TAGS = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 317, 320, 322, 323, 324, 325}
+    | {338, 339, 340, 341, 347, 530, 531, 532, 700, 33723, 34377, 34675, 37724}
+)
 
 
 @dataclass
@@ -217,8 +224,10 @@ def read_image(
             if apply_exif:
                 ImageOps.exif_transpose(im, in_place=True)
             exif = im.getexif()
-            if had_exif:
-                if apply_exif:
+            for tag in _LAYOUT_TAGS & set(exif):
+                del exif[tag]
+            if had_exif and len(exif):
+                if apply_exif and _ORIENTATION in exif:
                     exif[_ORIENTATION] = 1
                 exif_bytes = exif.tobytes()
             icc = im.info.get("icc_profile") or None
