@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import AttnsrError
 from ..evaluate import DatasetResult, ImageResult, evaluate_folder, make_forward
-from .hooks import disable_attention, trunk_blocks
+from .hooks import block_attention, disable_attention, trunk_blocks
 
 SETTING_NAMES = ("all", "none", "front", "back", "interleaved")
 
@@ -77,8 +77,10 @@ def evaluate_switching(
 
     ``settings``: name → 1-based trunk blocks whose attention stays on (default: the five of Table 2).
     """
-    _, blocks = trunk_blocks(model)
-    n = len(blocks)
+    n = len(trunk_blocks(model))
+    if not block_attention(model):
+        name = type(model).__name__
+        raise AttnsrError(f"{name} declares no attention inside its {n} trunk blocks: nothing to switch")
     settings = settings if settings is not None else table2_settings(n)
     forward = make_forward(model, scale=scale, protocol=protocol, device=device)
     out = []

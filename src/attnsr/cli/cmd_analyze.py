@@ -220,7 +220,7 @@ def run_switching(args: argparse.Namespace) -> int:
 
     model = load_model(args)
     scale = model.arch["scale"]
-    n = len(trunk_blocks(model)[1])
+    n = len(trunk_blocks(model))
     settings = {s.strip(): parse_setting(s, n) for s in args.settings.split(";") if s.strip()}
     bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
     res = evaluate_switching(

@@ -10,7 +10,8 @@ Layer names follow the official code of each paper so host checkpoints load stri
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +21,32 @@ from ..errors import ModelError
 
 class MaskTap(nn.Identity):
     """Identity marking "this tensor is the attention mask" for forward hooks."""
+
+
+@runtime_checkable
+class DeclaresAttention(Protocol):
+    """What a model declares for the analysis hooks (STYLE §10): nothing about its structure is guessed.
+
+    - ``attention_taps()``: every attention module the model was built with, by qualified name, in
+      forward order (empty when built with ``attention="none"`` and no attention of its own);
+    - ``trunk_blocks()``: the qualified names of the trunk's blocks in order — block *i* (1-based) of
+      the papers is ``trunk_blocks()[i - 1]``; a block's attention is the taps at or below its name.
+    """
+
+    def attention_taps(self) -> dict[str, nn.Module]: ...
+
+    def trunk_blocks(self) -> list[str]: ...
+
+
+def attention_at(model: nn.Module, names: Iterable[str]) -> dict[str, nn.Module]:
+    """The modules of ``model`` at ``names`` that hold attention (``attention="none"`` builds an
+    ``nn.Identity``, which is left out), in the order given — the body of a model's ``attention_taps``."""
+    out: dict[str, nn.Module] = {}
+    for name in names:
+        module = model.get_submodule(name)
+        if not isinstance(module, nn.Identity):
+            out[name] = module
+    return out
 
 
 class PixelAttention(nn.Module):

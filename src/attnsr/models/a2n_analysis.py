@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import ChannelSpatialAttention
+from ..layers.attention import ChannelSpatialAttention, attention_at
 from ..registry import register_model
 
 TABLE2_SETTINGS: dict[str, tuple[int, ...]] = {
@@ -70,6 +70,13 @@ class AttentionAnalysisNet(nn.Module):
             up += [nn.Conv2d(num_feats, num_feats * factor * factor, 3, padding=1), nn.PixelShuffle(factor)]
         self.upsample = nn.Sequential(*up)
         self.conv_last = nn.Conv2d(num_feats, 3, 3, padding=1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention of the blocks in ``attention_blocks``."""
+        return attention_at(self, [f"{block}.attention" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         fea = self.conv_first(x)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..errors import ModelError
-from ..layers.attention import build_attention
+from ..layers.attention import attention_at, build_attention
 from ..registry import register_model
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
@@ -139,6 +139,14 @@ class AWSRN(nn.Module):
         self.attention = build_attention(attention, num_feats, reduction=8)
         self.tail = AWMS(num_feats, scale=scale)
         self.skip = nn.Sequential(wn_conv(3, scale * scale * 3, 3), nn.PixelShuffle(scale))
+
+    def trunk_blocks(self) -> list[str]:
+        """The local fusion blocks."""
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The one attention between the body and the AWMS tail (outside the trunk blocks)."""
+        return attention_at(self, ["attention"])
 
     def forward(self, x: Tensor) -> Tensor:
         # Official AWSRN works on 0–255 input: (x·255 − mean·255) / 127.5, and the inverse at the end.

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import build_attention
+from ..layers.attention import attention_at, build_attention
 from ..registry import register_model
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
@@ -198,6 +198,16 @@ class CARN(nn.Module):
             self.add_module(f"c{i}", fuse)
         self.upsample = UpsampleBlock(num_feats, scale=scale, multi_scale=multi_scale, groups=groups)
         self.exit = nn.Conv2d(num_feats, 3, 3, 1, 1)
+
+    def trunk_blocks(self) -> list[str]:
+        """The cascade stages, each named by its fusion conv ``c<i>``, which holds the stage's attention
+        (the BAM placement; the stage's cascading block ``b<i>`` holds none)."""
+        return [f"c{i}" for i in range(1, self.num_blocks + 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention after each top-level cascade conv (``c<i>.1``); none with ``attention="none"``."""
+        stages = [c for c in self.trunk_blocks() if isinstance(getattr(self, c), nn.Sequential)]
+        return attention_at(self, [f"{c}.1" for c in stages])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.entry(self.sub_mean(x))

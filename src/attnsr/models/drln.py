@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from ..layers.attention import attention_at
 from ..registry import register_model
 from .edsr import DIV2K_MEAN, build_host_attention, check_scale
 
@@ -153,6 +154,13 @@ class DRLN(nn.Module):
                 k += 1
         self.upsample = UpsampleBlock(num_feats, scale)
         self.tail = nn.Conv2d(num_feats, 3, 3, 1, 1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"b{k}" for k in range(1, sum(self.cascades) + 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention ``ca`` of every block."""
+        return attention_at(self, [f"{block}.ca" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

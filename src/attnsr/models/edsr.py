@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import build_attention, list_attentions
+from ..layers.attention import attention_at, build_attention, list_attentions
 from ..registry import register_model
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
@@ -141,6 +141,14 @@ class EDSR(nn.Module):
         )
         self.attention = build_host_attention(attention, num_feats, reduction=16, host="edsr")
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
+
+    def trunk_blocks(self) -> list[str]:
+        """The residual blocks (the body's last module is its closing conv)."""
+        return [f"body.{i}" for i in range(len(self.body) - 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The one attention on the body output (outside the trunk blocks)."""
+        return attention_at(self, ["attention"])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at
 from ..registry import register_model
 from .edsr import MeanShift, Upsampler, build_host_attention, check_scale
 
@@ -69,6 +70,13 @@ class MSRN(nn.Module):
             nn.Conv2d(num_feats, 3, 3, padding=1),
         )
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention of every MSRB."""
+        return attention_at(self, [f"{block}.attention" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.attention import MaskTap, build_attention
+from ..layers.attention import MaskTap, attention_at, build_attention
 from ..registry import register_model
 from .a2n import upsample_reconstruct
 
@@ -80,6 +80,14 @@ class PAN(nn.Module):
             self.HRconv2 = nn.Conv2d(up_feats, up_feats, 3, padding=1)
         self.conv_last = nn.Conv2d(up_feats, 3, 3, padding=1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"SCPA_trunk.{i}" for i in range(len(self.SCPA_trunk))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """Each SCPA's PAConv, then the upsampler attentions ``att1``/``att2``."""
+        names = [f"{block}.PAConv" for block in self.trunk_blocks()]
+        return attention_at(self, names + [a for a in ("att1", "att2") if hasattr(self, a)])
 
     def forward(self, x: Tensor) -> Tensor:
         fea = self.conv_first(x)

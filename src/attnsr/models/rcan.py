@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at
 from ..registry import register_model
 from .edsr import MeanShift, Upsampler, build_host_attention, check_scale
 
@@ -84,6 +85,18 @@ class RCAN(nn.Module):
         )
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        """The residual groups (the body's last module is the trunk conv)."""
+        return [f"body.{g}" for g in range(len(self.body) - 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention ``body.3`` of every RCAB of every group."""
+        names = []
+        for group in self.trunk_blocks():
+            rcabs = len(self.get_submodule(f"{group}.body")) - 1  # the group's last module is its conv
+            names += [f"{group}.body.{b}.body.3" for b in range(rcabs)]
+        return attention_at(self, names)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

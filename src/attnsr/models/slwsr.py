@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at
 from ..registry import register_model
 from .edsr import MeanShift, ResBlock, Upsampler, build_host_attention, check_scale
 
@@ -69,6 +70,14 @@ class SLWSR(nn.Module):
         self.attention = build_host_attention(attention, num_feats, reduction=16, host="slwsr")
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        """No trunk of blocks to index: the U-Net stages hold no attention."""
+        return []
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The one attention on the decoder output."""
+        return attention_at(self, ["attention"])
 
     def _stage(self, stage: int, x: Tensor) -> list[Tensor]:
         outs = []
