@@ -20,6 +20,7 @@ Nothing in the model changes (STYLE §10): hooks are registered on entry and rem
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -154,6 +155,29 @@ def _matches(name: str, include: Sequence[str] | Callable[[str], bool] | None) -
     return any(name == p or fnmatch.fnmatchcase(name, p) for p in include)
 
 
+def _stored_copy(t: Tensor, *, reduce: Reduce, store_device: torch.device | str) -> Tensor:
+    """A detached float32 copy of ``t`` on ``store_device`` (its channel mean with ``"channel_mean"``)."""
+    t = t.detach()
+    if reduce == "channel_mean":
+        t = t.float().mean(dim=1, keepdim=True)
+    # copy: some models apply in-place activations to these tensors after the hook (PAN's SCPA).
+    return t.to(device=store_device, dtype=torch.float32, copy=True)
+
+
+def _shared_children(model: nn.Module, names: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Mask tap → the records it serves, and ``k3`` → the records whose feature it makes: several records
+    may share one tap (a branch and the attention inside it)."""
+    tap_users: dict[str, list[str]] = {}
+    k3_users: dict[str, list[str]] = {}
+    for name in names:
+        tap = _mask_tap_name(model, name)
+        if tap is not None:
+            tap_users.setdefault(tap, []).append(name)
+        if isinstance(model.get_submodule(name)._modules.get("k3"), nn.Module):
+            k3_users.setdefault(f"{name}.k3", []).append(name)
+    return tap_users, k3_users
+
+
 @contextmanager
 def capture_attention(
     model: nn.Module,
@@ -179,28 +203,14 @@ def capture_attention(
     names = [n for n in attention_module_names(model) if _matches(n, include)]
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
-    def keep(t: Tensor) -> Tensor:
-        t = t.detach()
-        if reduce == "channel_mean":
-            t = t.float().mean(dim=1, keepdim=True)
-        # clone: some models apply in-place activations to these tensors after the hook (PAN's SCPA).
-        return t.to(device=store_device, dtype=torch.float32, copy=True)
+    keep = functools.partial(_stored_copy, reduce=reduce, store_device=store_device)
 
     def record(name: str) -> AttentionRecord:
         if name not in cap.records:
             cap.records[name] = AttentionRecord(name=name, kind=type(model.get_submodule(name)).__name__)
         return cap.records[name]
 
-    # Several records may share one tap (a branch and the attention inside it), one k3, one parent block.
-    tap_users: dict[str, list[str]] = {}
-    k3_users: dict[str, list[str]] = {}
-    for name in names:
-        tap = _mask_tap_name(model, name)
-        if tap is not None:
-            tap_users.setdefault(tap, []).append(name)
-        k3 = model.get_submodule(name)._modules.get("k3")
-        if isinstance(k3, nn.Module):
-            k3_users.setdefault(f"{name}.k3", []).append(name)
+    tap_users, k3_users = _shared_children(model, names)
     parent_of = {name: name.rsplit(".", 1)[0] if "." in name else "" for name in names}
 
     def module_hook(name: str):
@@ -216,19 +226,11 @@ def capture_attention(
 
         return hook
 
-    def tap_hook(users: list[str]):
+    def users_hook(users: list[str], field: str):  # the child's output is the users' mask or feature
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            mask = keep(output)
+            value = keep(output)
             for name in users:
-                record(name).mask = mask
-
-        return hook
-
-    def k3_hook(users: list[str]):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            feature = keep(output)
-            for name in users:
-                record(name).feature = feature
+                setattr(record(name), field, value)
 
         return hook
 
@@ -242,9 +244,9 @@ def capture_attention(
         for name in names:
             handles.append(model.get_submodule(name).register_forward_hook(module_hook(name)))
         for tap, users in tap_users.items():
-            handles.append(model.get_submodule(tap).register_forward_hook(tap_hook(users)))
+            handles.append(model.get_submodule(tap).register_forward_hook(users_hook(users, "mask")))
         for k3, users in k3_users.items():
-            handles.append(model.get_submodule(k3).register_forward_hook(k3_hook(users)))
+            handles.append(model.get_submodule(k3).register_forward_hook(users_hook(users, "feature")))
         for block in adm_block_names(model):
             handles.append(model.get_submodule(f"{block}.weight_tap").register_forward_hook(adm_hook(block)))
         log.debug("capturing %d attention modules of %s", len(names), type(model).__name__)
