@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .data.imresize import bicubic_downsample, mod_crop
 from .errors import DataError, ImageError
-from .io import list_images, load_rgb, write_image
+from .io import list_images, load_rgb, to_levels, write_image
 from .metrics import evaluate_pair
 from .precision import autocast, resolve_precision
 
@@ -151,7 +151,7 @@ def hr_folder(folder: Path) -> Path:
 
 
 def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
-    arr = (hr[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+    arr = to_levels(hr[0]).permute(1, 2, 0).numpy()
     img = Image.fromarray(arr).resize((arr.shape[1] // scale, arr.shape[0] // scale), Image.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
 

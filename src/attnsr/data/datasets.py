@@ -19,14 +19,10 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import DataError, ImageError
-from ..io import list_images, load_rgb
+from ..io import list_images, load_rgb, to_levels
 from .imresize import bicubic_downsample, mod_crop
 
 log = logging.getLogger(__name__)
-
-
-def _to_uint8(img: Tensor) -> Tensor:
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def cached_lr(hr_path: Path, hr: Tensor, scale: int, cache_dir: Path | None) -> Tensor:
@@ -44,7 +40,7 @@ def cached_lr(hr_path: Path, hr: Tensor, scale: int, cache_dir: Path | None) -> 
     lr = bicubic_downsample(hr, scale)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp.png")
-    Image.fromarray(_to_uint8(lr)[0].permute(1, 2, 0).numpy()).save(tmp)
+    Image.fromarray(to_levels(lr)[0].permute(1, 2, 0).numpy()).save(tmp)
     tmp.replace(cached)
     return lr
 
@@ -93,7 +89,7 @@ def load_pairs(
                     skipped.append(path.name)
                     continue
                 pairs.append(
-                    Pair(f"{path.stem}#{j}" if five_crop else path.stem, _to_uint8(lr_c)[0], _to_uint8(hr_c)[0])
+                    Pair(f"{path.stem}#{j}" if five_crop else path.stem, to_levels(lr_c)[0], to_levels(hr_c)[0])
                 )
     if skipped:
         log.warning(

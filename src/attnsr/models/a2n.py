@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ModelError
 from ..layers.attention import MaskTap, PixelAttention, attention_at, build_attention
+from ..layers.blocks import check_scale
 from ..registry import register_model
 
 Fusion = Literal["adm", "add", "concat", "static"]
@@ -140,8 +141,7 @@ class A2N(nn.Module):
         img_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"A2N supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "A2N")
         if fusion not in ("adm", "add", "concat", "static"):
             raise ModelError(f"fusion must be adm, add, concat or static, not {fusion!r}")
         self.scale = scale

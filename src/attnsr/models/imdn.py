@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..errors import ModelError
 from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import check_scale
 from ..registry import register_model
 
 
@@ -69,8 +70,7 @@ class IMDN(nn.Module):
 
     def __init__(self, *, scale: int = 4, num_feats: int = 64, num_blocks: int = 6, attention: str = "cca") -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"IMDN supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "IMDN")
         if num_blocks < 1 or num_feats < 4:
             raise ModelError(f"IMDN needs num_blocks >= 1 and num_feats >= 4, got {num_blocks} and {num_feats}")
         self.scale = scale

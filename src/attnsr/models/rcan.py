@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..layers.attention import attention_at
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import MeanShift, Upsampler, check_scale
 from ..registry import register_model
-from .edsr import MeanShift, Upsampler, build_host_attention, check_scale
 
 
 class RCAB(nn.Module):
@@ -35,7 +35,7 @@ class RCAB(nn.Module):
             nn.Conv2d(num_feats, num_feats, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(num_feats, num_feats, 3, padding=1),
-            build_host_attention(attention, num_feats, reduction=reduction, host="rcan"),
+            build_attention(attention, num_feats, reduction=reduction, host="rcan"),
         )
 
     def forward(self, x: Tensor) -> Tensor:
