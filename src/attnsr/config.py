@@ -41,7 +41,7 @@ class DataConfig:
     batch_size: int = 16
     augment: bool = True  # flips and 90-degree rotations
     five_crop: bool = False  # BAM: 4 corners + centre at half size
-    cache_dir: str = "cache/lr"
+    cache_dir: str | None = "${cache}/lr"  # the one LR cache (attnsr.data.lr_cache); null: no cache
 
 
 @dataclass
