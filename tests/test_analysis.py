@@ -127,10 +127,10 @@ def test_capture_of_a2n_branch_mixes_and_pan_bam():
 
 
 def test_trunk_and_blocks():
-    assert trunk_blocks(_tiny("a2n"))[0] == "AAB_trunk"
-    assert trunk_blocks(_tiny("pan"))[0] == "SCPA_trunk"
+    assert trunk_blocks(_tiny("a2n")) == ["AAB_trunk.0", "AAB_trunk.1"]
+    assert trunk_blocks(_tiny("pan")) == ["SCPA_trunk.0", "SCPA_trunk.1"]
     m = _tiny("a2n_analysis", attention_blocks="back")
-    assert trunk_blocks(m) == ("body", [f"body.{i}" for i in range(10)])
+    assert trunk_blocks(m) == [f"body.{i}" for i in range(10)]
     assert block_attention(m) == {i: f"body.{i - 1}.attention" for i in range(6, 11)}
 
 
@@ -268,6 +268,12 @@ class EdgeNet(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.trunk = nn.Sequential(EdgeAttention(), EdgeAttention())
+
+    def trunk_blocks(self):
+        return ["trunk.0", "trunk.1"]
+
+    def attention_taps(self):
+        return {name: self.get_submodule(name) for name in self.trunk_blocks()}
 
     def forward(self, x):
         return self.trunk(self.conv(x))

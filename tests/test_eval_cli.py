@@ -169,7 +169,7 @@ def test_json_markdown_csv_and_saved_images(tmp_path, tiny_weights):
     assert (out / "r.md").read_text().startswith("| dataset")
     assert (out / "r.csv").read_text().startswith("dataset,scale")
     assert sorted(p.name for p in (out / "sr" / "ds").iterdir()) == ["img_000_x2.png", "img_001_x2.png"]
-    assert list((tmp_path / "c" / "ds" / "X2").glob("*.png")), "LR made on the fly is cached"
+    assert list((tmp_path / "c" / "x2").glob("*.png")), "LR made on the fly is cached (the one LR cache layout)"
 
 
 def test_forward_chop_matches_whole_image_for_a_local_model():

@@ -21,7 +21,7 @@ from attnsr.io import (
     list_images,
     load_rgb,
     read_image,
-    to_uint8,
+    to_levels,
     write_image,
 )
 
@@ -34,7 +34,7 @@ def rand_u8(h: int, w: int, c: int | None = 3) -> np.ndarray:
 
 
 def as_hwc_u8(t: torch.Tensor) -> np.ndarray:
-    return to_uint8(t)[0].permute(1, 2, 0).numpy()
+    return to_levels(t)[0].permute(1, 2, 0).numpy()
 
 
 def check_contract(t: torch.Tensor, channels: int, h: int, w: int) -> None:
@@ -148,7 +148,7 @@ def test_rgba_alpha_separated_and_written_back(tmp_path: Path) -> None:
     check_contract(alpha, 1, 16, 24)
     assert info.has_alpha and not info.grayscale
     assert np.array_equal(as_hwc_u8(rgb), src[..., :3])
-    assert np.array_equal(to_uint8(alpha)[0, 0].numpy(), src[..., 3])
+    assert np.array_equal(to_levels(alpha)[0, 0].numpy(), src[..., 3])
     for suffix in (".png", ".tif", ".webp"):
         out = write_image(tmp_path / f"out{suffix}", rgb, alpha=alpha, info=info)
         with Image.open(out) as im:
@@ -173,8 +173,8 @@ def test_la_grayscale_with_alpha(tmp_path: Path) -> None:
     Image.fromarray(src, "LA").save(tmp_path / "la.png")
     rgb, alpha, info = read_image(tmp_path / "la.png")
     assert info.grayscale and info.has_alpha and alpha is not None
-    assert np.array_equal(to_uint8(rgb)[0, 1].numpy(), src[..., 0])
-    assert np.array_equal(to_uint8(alpha)[0, 0].numpy(), src[..., 1])
+    assert np.array_equal(to_levels(rgb)[0, 1].numpy(), src[..., 0])
+    assert np.array_equal(to_levels(alpha)[0, 0].numpy(), src[..., 1])
     with Image.open(write_image(tmp_path / "out.png", rgb, alpha=alpha, info=info)) as im:
         assert im.mode == "LA"
         assert np.array_equal(np.asarray(im), src)
@@ -201,7 +201,7 @@ def test_palette_with_transparency(tmp_path: Path) -> None:
     im.save(tmp_path / "pt.png", transparency=1)
     rgb, alpha, info = read_image(tmp_path / "pt.png")
     assert info.mode == "P" and info.has_alpha and alpha is not None
-    a = to_uint8(alpha)[0, 0].numpy()
+    a = to_levels(alpha)[0, 0].numpy()
     assert (a[:, :4] == 255).all() and (a[:, 4:] == 0).all()
     assert as_hwc_u8(rgb)[0, 0].tolist() == [10, 200, 30]
 
@@ -212,7 +212,7 @@ def test_gray_palette_counts_as_grayscale(tmp_path: Path) -> None:
     im.save(tmp_path / "gp.png")
     rgb, _, info = read_image(tmp_path / "gp.png")
     assert info.grayscale
-    assert np.array_equal(to_uint8(rgb)[0, 0].numpy(), np.asarray(im))
+    assert np.array_equal(to_levels(rgb)[0, 0].numpy(), np.asarray(im))
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
@@ -530,14 +530,23 @@ def test_write_accepts_3d_and_clamps(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- helpers
 
 
-def test_to_uint8_matches_torch_round() -> None:
+def test_to_levels_matches_torch_round() -> None:
     t = torch.rand(2, 3, 7, 5) * 1.4 - 0.2
-    u = to_uint8(t)
+    u = to_levels(t)
     assert u.dtype == torch.uint8 and u.shape == t.shape
     assert torch.equal(u, (t.clamp(0, 1) * 255).round().to(torch.uint8))
-    assert to_uint8(torch.tensor([-1.0, 0.0, 0.5, 1.0, 2.0])).tolist() == [0, 0, 128, 255, 255]
+    assert to_levels(torch.tensor([-1.0, 0.0, 0.5, 1.0, 2.0])).tolist() == [0, 0, 128, 255, 255]
     x = torch.arange(256, dtype=torch.float32) / 255
-    assert torch.equal(to_uint8(x), torch.arange(256, dtype=torch.uint8))
+    assert torch.equal(to_levels(x), torch.arange(256, dtype=torch.uint8))
+
+
+def test_to_levels_16_bit() -> None:
+    u = to_levels(torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5]), bits=16)
+    assert u.dtype == torch.int32 and u.tolist() == [0, 0, 32768, 65535, 65535]
+    x = torch.arange(65536, dtype=torch.float64) / 65535
+    assert torch.equal(to_levels(x, bits=16), torch.arange(65536, dtype=torch.int32))
+    with pytest.raises(ValueError, match="bits"):
+        to_levels(x, bits=12)
 
 
 def test_list_images(tmp_path: Path) -> None:

@@ -107,3 +107,18 @@ def test_analysis_model_switches_attention_per_block():
     assert counts["all"] - counts["front"] == counts["front"] - counts["none"]
     with pytest.raises(ModelError):
         attnsr.create_model("a2n_analysis", scale=4, attention_blocks=[0, 11])
+
+
+def test_attention_classes_declare_whether_they_reduce():
+    from attnsr.layers.attention import ATTENTIONS, build_attention
+
+    assert all(isinstance(cls.reduces, bool) for cls in ATTENTIONS.values())
+    assert sorted(n for n, cls in ATTENTIONS.items() if not cls.reduces) == ["csa", "msam", "pa", "sa"]
+    for name, cls in ATTENTIONS.items():
+        if cls.reduces:  # r changes the bottleneck width; an r that leaves no channel is refused with choices
+            sizes = {n_params(build_attention(name, 16, reduction=r)) for r in (2, 8)}
+            assert len(sizes) == 2, name
+            with pytest.raises(ModelError, match="valid attentions: csa, msam, pa, sa, none"):
+                build_attention(name, 4, reduction=8, host="test")
+        else:  # reduction is accepted and ignored
+            assert n_params(build_attention(name, 4, reduction=8)) == n_params(build_attention(name, 4))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -127,6 +128,35 @@ def test_config_errors_are_one_line(tmp_path):
         load_config(bad)
     cfg = load_config(None, ["optim.lr=2e-4", "data.train_dirs=[a, b]"])
     assert cfg.optim.lr == 2e-4 and cfg.data.train_dirs == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.schedule=cosin", "'optim.schedule' must be one of step, cosine, constant"),
+        ("precision=bf32", "'precision' must be one of auto, fp32, bf16, fp16"),
+        ("device=gpu", "'device' must be auto, cpu, cuda or cuda:N"),
+        ("iterations=0", "'iterations' must be at least 1"),
+        ("data.batch_size=0", "'data.batch_size' must be at least 1"),
+        ("data.patch_size=-4", "'data.patch_size' must be at least 1"),
+        ("ckpt_every=0", "'ckpt_every' must be at least 1"),
+        ("threads=0", "'threads' must be at least 1"),
+        ("optim.ema=1.5", "'optim.ema' must be a decay"),
+        ("data.repeat=2", "unknown config key 'data.repeat'"),
+    ],
+)
+def test_bad_values_fail_when_the_config_is_loaded(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        load_config(None, [override])
+    assert "\n" not in str(e.value)
+
+
+def test_a_config_built_in_code_is_checked_before_any_work(tmp_path):
+    cfg = load_config(None, base_overrides(tmp_path, "z"))
+    cfg.optim.schedule = "linear"
+    with pytest.raises(ConfigError, match="optim.schedule"):
+        train(cfg)  # no data folder exists: the config check comes first
+    assert not (tmp_path / "z").exists()
 
 
 def test_missing_folder_and_unreadable_image_stop_before_work(tmp_path):

@@ -1,13 +1,15 @@
 """Training configuration: typed dataclasses; YAML files hold overrides only.
 
 ``load_config(path, overrides)`` starts from the defaults, applies the YAML file's keys and then
-``key=value`` overrides (dotted keys, e.g. ``data.patch_size=48``), checking every key and the type
-of every value. The resolved config is written next to the run's outputs.
+``key=value`` overrides (dotted keys, e.g. ``data.patch_size=48``), checking every key, the type
+of every value, every enumerated value and every count (:func:`validate_config`). The resolved config
+is written next to the run's outputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +19,9 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .precision import PRECISIONS
+
+SCHEDULES = ("step", "cosine", "constant")
 
 
 @dataclass
@@ -36,8 +41,7 @@ class DataConfig:
     batch_size: int = 16
     augment: bool = True  # flips and 90-degree rotations
     five_crop: bool = False  # BAM: 4 corners + centre at half size
-    cache_dir: str = "cache/lr"
-    repeat: int = 1  # not used by the sampler (iteration-based); kept for epoch bookkeeping in logs
+    cache_dir: str | None = "${cache}/lr"  # the one LR cache (attnsr.data.lr_cache); null: no cache
 
 
 @dataclass
@@ -45,7 +49,7 @@ class OptimConfig:
     lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    schedule: str = "step"  # step | cosine | constant
+    schedule: str = "step"  # one of SCHEDULES
     step_size: int = 200_000
     gamma: float = 0.5
     min_lr: float = 1e-7
@@ -61,15 +65,58 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     iterations: int = 1000
     seed: int = 0
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (see attnsr.precision)
+    precision: str = "auto"  # one of attnsr.precision.PRECISIONS
     channels_last: bool = True
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None
     val_every: int = 1000
     ckpt_every: int = 500
     log_every: int = 50
     out_dir: str = "runs/default"
     tensorboard: bool = True
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"config key {key!r} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _check_at_least(key: str, value: float | None, least: float, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or value < least:
+        raise ConfigError(f"config key {key!r} must be at least {least}, not {value!r}")
+
+
+def validate_config(cfg: TrainConfig) -> TrainConfig:
+    """Check every enumerated value and every count of ``cfg`` (one-line ConfigError), so a bad value
+    stops a run before its data is loaded or its process group started."""
+    _check_choice("optim.schedule", cfg.optim.schedule, SCHEDULES)
+    _check_choice("precision", cfg.precision, PRECISIONS)
+    if cfg.device != "auto" and re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device) is None:
+        raise ConfigError(f"config key 'device' must be auto, cpu, cuda or cuda:N, not {cfg.device!r}")
+    for key in ("iterations", "ckpt_every", "log_every", "data.patch_size", "data.batch_size", "optim.step_size"):
+        _check_at_least(key, _get(cfg, key), 1)
+    for key in ("val_every", "optim.warmup", "optim.weight_decay", "optim.min_lr"):
+        _check_at_least(key, _get(cfg, key), 0)
+    _check_at_least("threads", cfg.threads, 1, optional=True)
+    _check_at_least("model.scale", cfg.model.scale, 1)
+    if not cfg.optim.lr > 0 or not cfg.optim.gamma > 0:
+        raise ConfigError(f"optim.lr and optim.gamma must be positive, not {cfg.optim.lr!r} and {cfg.optim.gamma!r}")
+    if cfg.optim.grad_clip is not None and not cfg.optim.grad_clip > 0:
+        raise ConfigError(f"config key 'optim.grad_clip' must be positive or null, not {cfg.optim.grad_clip!r}")
+    if cfg.optim.ema is not None and not 0 < cfg.optim.ema < 1:
+        raise ConfigError(f"config key 'optim.ema' must be a decay in (0, 1) or null, not {cfg.optim.ema!r}")
+    if not cfg.data.train_dirs:
+        raise ConfigError("config key 'data.train_dirs' must name at least one folder")
+    return cfg
+
+
+def _get(cfg: TrainConfig, key: str) -> Any:
+    obj = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _check_type(key: str, value: Any, tp: Any) -> Any:
@@ -172,7 +219,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             _apply(cfg, str(k), v)
     for text in overrides or []:
         _apply(cfg, *parse_override(text))
-    return cfg
+    return validate_config(cfg)
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,9 +20,10 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from .data.imresize import bicubic_downsample, mod_crop
-from .errors import DataError, ImageError
-from .io import list_images, load_rgb, write_image
+from .data.imresize import mod_crop
+from .data.lr_cache import cached_lr
+from .errors import DataError
+from .io import list_images, load_rgb, to_levels, write_image
 from .metrics import evaluate_pair
 from .precision import autocast, resolve_precision
 
@@ -151,31 +151,20 @@ def hr_folder(folder: Path) -> Path:
 
 
 def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
-    arr = (hr[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+    arr = to_levels(hr[0]).permute(1, 2, 0).numpy()
     img = Image.fromarray(arr).resize((arr.shape[1] // scale, arr.shape[0] // scale), Image.BICUBIC)
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
 
 
 def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
-    """LR for an HR image: official LR_bicubic file when present, else our imresize (cached)."""
+    """LR for an HR image: official LR_bicubic file when present, else our imresize (cached in
+    ``cache_dir``, the one LR cache of :mod:`attnsr.data.lr_cache`; None: not cached)."""
     if protocol == "bam-legacy":
         return _pil_bicubic_lr(hr, scale)
     official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
     if official.is_file():
         return load_rgb(official)
-    if cache_dir is None:
-        return bicubic_downsample(hr, scale)
-    key = hashlib.sha1(f"{hr_path.resolve()}|{hr_path.stat().st_mtime_ns}".encode()).hexdigest()[:12]
-    cached = cache_dir / f"X{scale}" / f"{hr_path.stem}_{key}.png"
-    if cached.is_file():
-        try:
-            return load_rgb(cached)
-        except ImageError:
-            pass
-    lr = bicubic_downsample(hr, scale)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    write_image(cached, lr, overwrite=True)
-    return lr
+    return cached_lr(hr_path, hr, scale=scale, cache_dir=cache_dir)
 
 
 def evaluate_folder(
@@ -206,7 +195,7 @@ def evaluate_folder(
             scale=scale,
             protocol=protocol,
             root=root,
-            cache_dir=cache_dir / name if cache_dir else None,
+            cache_dir=cache_dir,
         )
         sr = forward(lr)
         if save_dir is not None:

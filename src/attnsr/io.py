@@ -272,10 +272,14 @@ def check_min_size(info: ImageInfo, min_side: int) -> None:
         )
 
 
-def to_uint8(img: torch.Tensor) -> torch.Tensor:
-    """Float in ``[0, 1]`` (any layout) -> uint8 ``[0, 255]``, same shape; clamps, rounds half to even."""
+def to_levels(img: torch.Tensor, *, bits: int = 8) -> torch.Tensor:
+    """Float in ``[0, 1]`` (any layout) -> integer levels of the same shape: uint8 ``[0, 255]``
+    (``bits=8``) or int32 ``[0, 65535]`` (``bits=16``; int32 because torch lacks uint16 arithmetic).
+    Clamps, rounds half to even. The one float-to-levels conversion of the project."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, not {bits!r}")
     x = img if img.is_floating_point() else img.float()
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8)
+    return x.clamp(0, 1).mul(255 if bits == 8 else 65535).round().to(torch.uint8 if bits == 8 else torch.int32)
 
 
 def _plane(t: torch.Tensor, channels: int, what: str) -> torch.Tensor:
@@ -392,17 +396,17 @@ def _from_float(
     if gray:
         g = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).clamp(0, 1)
         if info.bit_depth == 16 and fmt in ("PNG", "TIFF") and a is None:
-            img = Image.fromarray(g.mul(65535).round().to(torch.int32).numpy().astype(np.uint16))
+            img = Image.fromarray(to_levels(g, bits=16).numpy().astype(np.uint16))
         elif a is not None and fmt in ("PNG", "TIFF"):
-            img = Image.fromarray(to_uint8(torch.stack([g, a[0]], -1)).numpy(), "LA")
+            img = Image.fromarray(to_levels(torch.stack([g, a[0]], -1)).numpy(), "LA")
         elif a is not None:
-            img = Image.fromarray(to_uint8(torch.stack([g, g, g, a[0]], -1)).numpy(), "RGBA")
+            img = Image.fromarray(to_levels(torch.stack([g, g, g, a[0]], -1)).numpy(), "RGBA")
         else:
-            img = Image.fromarray(to_uint8(g).numpy(), "L")
+            img = Image.fromarray(to_levels(g).numpy(), "L")
     elif a is not None:
-        img = Image.fromarray(to_uint8(torch.cat([c, a]).permute(1, 2, 0)).numpy(), "RGBA")
+        img = Image.fromarray(to_levels(torch.cat([c, a]).permute(1, 2, 0)).numpy(), "RGBA")
     else:
-        img = Image.fromarray(to_uint8(c.permute(1, 2, 0)).numpy(), "RGB")
+        img = Image.fromarray(to_levels(c.permute(1, 2, 0)).numpy(), "RGB")
     return img
 
 
@@ -421,10 +425,10 @@ def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, f
             return Image.fromarray(g.round().clamp(0, 65535).to(torch.int32).numpy().astype(np.uint16))
         g8 = (g * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
         if alpha is not None and fmt in ("PNG", "TIFF"):
-            return Image.fromarray(torch.stack([g8, to_uint8(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
+            return Image.fromarray(torch.stack([g8, to_levels(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
         return Image.fromarray(g8.numpy(), "L")
     u8 = t if t.dtype == torch.uint8 else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
     if alpha is not None and fmt not in ("JPEG", "BMP"):
-        a8 = to_uint8(_plane(alpha, 1, "alpha"))
+        a8 = to_levels(_plane(alpha, 1, "alpha"))
         return Image.fromarray(torch.cat([u8, a8]).permute(1, 2, 0).numpy(), "RGBA")
     return Image.fromarray(u8.permute(1, 2, 0).contiguous().numpy(), "RGB")

@@ -2,6 +2,7 @@
 
 ``ATTNSR_SHARED``: the read-only folder with benchmark data and official checkpoints; default
 ``../shared`` next to the repository (checked relative to the working directory, then the source tree).
+``ATTNSR_CACHE``: the cache folder (default ``~/.cache/attnsr``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ def shared_root() -> Path:
     return (_REPO_ROOT / ".." / "shared").resolve()
 
 
+def cache_root() -> Path:
+    """The cache folder: ``$ATTNSR_CACHE`` or ``~/.cache/attnsr`` (LR images live in its ``lr/``)."""
+    env = os.environ.get("ATTNSR_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "attnsr"
+
+
 def expand(path: str) -> Path:
-    """Expand ``${shared}`` and ``~`` in a configured path."""
-    return Path(path.replace("${shared}", str(shared_root()))).expanduser()
+    """Expand ``${shared}``, ``${cache}`` and ``~`` in a configured path."""
+    return Path(path.replace("${shared}", str(shared_root())).replace("${cache}", str(cache_root()))).expanduser()

@@ -1,9 +1,10 @@
-"""The training loop: one plain function that reads top to bottom.
+"""The training loop: one plain function that reads top to bottom, its set-up in named steps above it.
 
-Adam + L1, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast on
-CPUs with native bf16 — AMX or AVX512-BF16 — fp32 on others, bf16/fp16 AMP on CUDA), channels_last, periodic validation (PSNR on a folder), TensorBoard logs, atomic
-checkpoints, exact resume (model, optimizer, scheduler, EMA, RNG and data order) and DDP through
-``torchrun`` (gloo on CPU, NCCL on CUDA; rank 0 logs and writes).
+Adam + L1, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast
+on CPUs with native bf16 — AMX or AVX512-BF16 — fp32 on others, bf16/fp16 AMP on CUDA), channels_last,
+periodic validation (PSNR on a folder), TensorBoard logs, atomic checkpoints, exact resume (model,
+optimizer, scheduler, EMA, RNG and data order) and DDP through ``torchrun`` (gloo on CPU, NCCL on CUDA;
+rank 0 logs and writes).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainConfig, config_to_dict, save_config
+from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
 from .errors import ConfigError, DataError
 from .precision import autocast, resolve_precision, run_environment
@@ -34,6 +35,8 @@ from .settings import expand
 from .weights import atomic_save, read_checkpoint, save_weights
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -58,10 +61,8 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
     elif o.schedule == "cosine":
         floor = o.min_lr / o.lr
         fn = lambda it: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(it, cfg.iterations) / cfg.iterations))
-    elif o.schedule == "constant":
+    else:  # "constant"; validate_config allows only SCHEDULES
         fn = lambda it: 1.0
-    else:
-        raise ConfigError(f"optim.schedule must be step, cosine or constant, not {o.schedule!r}")
     if o.warmup > 0:
         base = fn
         fn = lambda it: base(it) * min(1.0, (it + 1) / o.warmup)
@@ -97,39 +98,72 @@ def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device
     return float(np.mean(values))
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
-    """Run (or resume) training; returns the path of the final safetensors weights."""
-    distributed = "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+@dataclass
+class Process:
+    """Where this process runs: its device and, under ``torchrun``, its rank among ``world``."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds besides the config: what exact resume restores."""
+
+    model: nn.Module
+    ema: nn.Module | None
+    net: nn.Module  # the model, wrapped in DDP when distributed
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    sampler: PatchSampler
+    iteration: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def start_process(cfg: TrainConfig) -> Process:
+    """The device, and the process group when started by ``torchrun`` with more than one process."""
     device = _device(cfg)
-    rank, world = 0, 1
-    if distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-    main = rank == 0
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    precision = resolve_precision(cfg.precision, device)
+    if not ("RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1):
+        return Process(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    return Process(device, dist.get_rank(), dist.get_world_size())
+
+
+def prepare_out_dir(cfg: TrainConfig, *, resume: bool, main: bool) -> Path:
+    """The run folder; a fresh run refuses one that already holds a checkpoint."""
     out = Path(cfg.out_dir)
-    ckpt_path = out / "checkpoint.pt"
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        if not resume and ckpt_path.exists():
+        if not resume and (out / CHECKPOINT).exists():
             raise ConfigError(f"{str(out)!r} already holds a run; pass --resume or choose another out_dir")
+    return out
 
-    # Data first: a missing folder or unreadable image stops before any work.
-    train_dirs = [expand(d) for d in cfg.data.train_dirs]
-    lr_dirs = [expand(d) for d in cfg.data.lr_dirs] if cfg.data.lr_dirs else None
+
+def build_data(cfg: TrainConfig, proc: Process) -> tuple[PatchSampler, Path | None]:
+    """The patch sampler (this rank's shard) and the validation folder; bad folders or images fail here,
+    before any work."""
     val_dir = expand(cfg.data.val_dir) if cfg.data.val_dir else None
     if val_dir is not None and not val_dir.is_dir():
         raise DataError(f"validation folder {str(val_dir)!r} does not exist")
     pairs = load_pairs(
-        train_dirs,
+        [expand(d) for d in cfg.data.train_dirs],
         scale=cfg.model.scale,
-        lr_dirs=lr_dirs,
-        cache_dir=Path(cfg.data.cache_dir),
+        lr_dirs=[expand(d) for d in cfg.data.lr_dirs] if cfg.data.lr_dirs else None,
+        cache_dir=expand(cfg.data.cache_dir) if cfg.data.cache_dir else None,
         five_crop=cfg.data.five_crop,
         min_lr_side=cfg.data.patch_size,
     )
@@ -140,15 +174,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         batch_size=cfg.data.batch_size,
         augment=cfg.data.augment,
         seed=cfg.seed,
-        rank=rank,
-        world_size=world,
+        rank=proc.rank,
+        world_size=proc.world,
     )
+    return sampler, val_dir
 
+
+def build_model(cfg: TrainConfig, device: torch.device, *, init: bool) -> nn.Module:
+    """The seeded model on ``device``; with ``init``, the matching tensors of ``model.init_from``."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
     model = create_model(cfg.model.name, scale=cfg.model.scale, **cfg.model.options)
-    if cfg.model.init_from and not resume:
+    if cfg.model.init_from and init:
         state, _ = read_checkpoint(expand(cfg.model.init_from))
         own = model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -157,130 +195,182 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model).eval() if cfg.optim.ema else None
-    net = nn.parallel.DistributedDataParallel(model) if distributed else model
-    opt = torch.optim.Adam(
-        model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+    return model
+
+
+def build_state(cfg: TrainConfig, proc: Process, model: nn.Module, sampler: PatchSampler, precision: str) -> TrainState:
+    """EMA copy, DDP wrapper, Adam, the schedule and the fp16 grad scaler around ``model``."""
+    o = cfg.optim
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    return TrainState(
+        model=model,
+        ema=copy.deepcopy(model).eval() if o.ema else None,
+        net=nn.parallel.DistributedDataParallel(model) if proc.distributed else model,
+        opt=opt,
+        sched=make_scheduler(opt, cfg),
+        scaler=torch.amp.GradScaler("cuda", enabled=precision == "fp16"),
+        sampler=sampler,
     )
-    sched = make_scheduler(opt, cfg)
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
-    start, history, train_seconds = 0, [], 0.0
 
+
+def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
+    """Atomically write everything exact resume needs, RNG states included."""
+    atomic_save(
+        {
+            "arch": state.model.arch,
+            "model": state.model.state_dict(),
+            "optimizer": state.opt.state_dict(),
+            "scheduler": state.sched.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "ema": state.ema.state_dict() if state.ema is not None else None,
+            "sampler": state.sampler.state_dict(),
+            "rng": _rng_state(),
+            "iteration": state.iteration,
+            "history": state.history,
+            "train_seconds": state.train_seconds,
+            "config": config_to_dict(cfg),
+        },
+        path,
+    )
+
+
+def resume_state(state: TrainState, path: Path) -> None:
+    """Restore ``state`` (and the RNGs) from the checkpoint at ``path``."""
+    if not path.is_file():
+        raise ConfigError(f"nothing to resume: {str(path)!r} does not exist")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    state.model.load_state_dict(ck["model"])
+    state.opt.load_state_dict(ck["optimizer"])
+    state.sched.load_state_dict(ck["scheduler"])
+    state.scaler.load_state_dict(ck["scaler"])
+    if state.ema is not None and ck.get("ema") is not None:
+        state.ema.load_state_dict(ck["ema"])
+    state.sampler.load_state_dict(ck["sampler"])
+    _set_rng_state(ck["rng"])
+    state.iteration, state.history = ck["iteration"], ck.get("history", [])
+    state.train_seconds = ck.get("train_seconds", 0.0)
+    log.info("resumed %s at iteration %d", path.parent, state.iteration)
+
+
+def open_writer(cfg: TrainConfig, out: Path):
+    """A TensorBoard writer in ``out/tb``, or None (disabled or not installed)."""
+    if not cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("tensorboard is not installed; logging to history.json only")
+        return None
+    return SummaryWriter(str(out / "tb"))
+
+
+def train_step(state: TrainState, cfg: TrainConfig, device: torch.device, precision: str) -> float:
+    """One optimiser step on the next batch (L1 loss, optional clipping, EMA update); returns the loss."""
+    lr_b, hr_b = state.sampler.next_batch()
+    lr_b, hr_b = lr_b.to(device, non_blocking=True), hr_b.to(device, non_blocking=True)
+    if cfg.channels_last:
+        lr_b = lr_b.contiguous(memory_format=torch.channels_last)
+    with autocast(precision, device):
+        sr = state.net(lr_b)
+    loss = F.l1_loss(sr.float(), hr_b)
+    state.opt.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if cfg.optim.grad_clip:
+        state.scaler.unscale_(state.opt)
+        nn.utils.clip_grad_norm_(state.model.parameters(), cfg.optim.grad_clip)
+    state.scaler.step(state.opt)
+    state.scaler.update()
+    state.sched.step()
+    if state.ema is not None:
+        with torch.no_grad():
+            for pe, pm in zip(state.ema.parameters(), state.model.parameters()):
+                pe.lerp_(pm, 1 - cfg.optim.ema)
+    return loss.item()
+
+
+def save_final(state: TrainState, cfg: TrainConfig, path: Path, environment: dict) -> None:
+    """The (EMA) weights as safetensors with the record that rebuilds and describes them."""
+    record = {
+        "config": config_to_dict(cfg),
+        "iterations": cfg.iterations,
+        "train_seconds": round(state.train_seconds, 1),
+        "train_dirs": cfg.data.train_dirs,
+        "input_range": "0-1",
+        "environment": environment,
+        "parameters": sum(p.numel() for p in state.model.parameters()),
+    }
+    save_weights(state.ema or state.model, path, record=record)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
+    """Run (or resume) training; returns the path of the final safetensors weights."""
+    validate_config(cfg)  # a config built in code gets the checks load_config makes
+    proc = start_process(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    precision = resolve_precision(cfg.precision, proc.device)
+    out = prepare_out_dir(cfg, resume=resume, main=proc.main)
+    sampler, val_dir = build_data(cfg, proc)  # data first: a missing folder or bad image stops before work
+    model = build_model(cfg, proc.device, init=not resume)
+    state = build_state(cfg, proc, model, sampler, precision)
     if resume:
-        if not ckpt_path.is_file():
-            raise ConfigError(f"nothing to resume: {str(ckpt_path)!r} does not exist")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        if ema is not None and ck.get("ema") is not None:
-            ema.load_state_dict(ck["ema"])
-        sampler.load_state_dict(ck["sampler"])
-        _set_rng_state(ck["rng"])
-        start, history, train_seconds = ck["iteration"], ck.get("history", []), ck.get("train_seconds", 0.0)
-        log.info("resumed %s at iteration %d", out, start)
-    elif main:
+        resume_state(state, out / CHECKPOINT)
+    elif proc.main:
         save_config(cfg, out / "config.yaml")
-
-    writer = None
-    if main and cfg.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"))
-        except ImportError:
-            log.info("tensorboard is not installed; logging to history.json only")
-
-    environment = run_environment(precision, device)
-    if main:
+    writer = open_writer(cfg, out) if proc.main else None
+    environment = run_environment(precision, proc.device)
+    if proc.main:
+        cpu = environment["cpu"]["model"]
         log.info(
             "training on %s, CPU %s, %d threads, precision %s (asked: %s)",
-            device, environment["cpu"]["model"], environment["threads"], precision, cfg.precision,
-        )
-
-    def save_checkpoint(iteration: int) -> None:
-        atomic_save(
-            {
-                "arch": model.arch,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "sampler": sampler.state_dict(),
-                "rng": _rng_state(),
-                "iteration": iteration,
-                "history": history,
-                "train_seconds": train_seconds,
-                "config": config_to_dict(cfg),
-            },
-            ckpt_path,
+            *(proc.device, cpu, environment["threads"], precision, cfg.precision),
         )
 
     model.train()
-    for it in range(start, cfg.iterations):
+    while state.iteration < cfg.iterations:
         t0 = time.perf_counter()
-        lr_b, hr_b = sampler.next_batch()
-        lr_b, hr_b = lr_b.to(device, non_blocking=True), hr_b.to(device, non_blocking=True)
-        if cfg.channels_last:
-            lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-        with autocast(precision, device):
-            sr = net(lr_b)
-        loss = F.l1_loss(sr.float(), hr_b)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.optim.grad_clip:
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        if ema is not None:
-            with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - cfg.optim.ema)
-        done = it + 1
-        loss_v = loss.item()
-        train_seconds += time.perf_counter() - t0
-        if main:
+        loss = train_step(state, cfg, proc.device, precision)
+        state.iteration += 1
+        done, lr = state.iteration, state.sched.get_last_lr()[0]
+        state.train_seconds += time.perf_counter() - t0
+        if proc.main:
             if on_step is not None:
-                on_step(StepInfo(done, cfg.iterations, loss_v, sched.get_last_lr()[0], time.perf_counter() - t0))
+                on_step(StepInfo(done, cfg.iterations, loss, lr, time.perf_counter() - t0))
             if done % cfg.log_every == 0:
-                history.append(
-                    {"iteration": done, "loss": loss_v, "lr": sched.get_last_lr()[0], "time": time.time(),
-                     "train_seconds": round(train_seconds, 1), "precision": precision, "threads": environment["threads"]}
+                state.history.append(
+                    {
+                        "iteration": done,
+                        "loss": loss,
+                        "lr": lr,
+                        "time": time.time(),
+                        "train_seconds": round(state.train_seconds, 1),
+                        "precision": precision,
+                        "threads": environment["threads"],
+                    }
                 )
-                log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss_v, sched.get_last_lr()[0])
+                log.info("iteration %d/%d loss %.4f lr %.2e", done, cfg.iterations, loss, lr)
                 if writer:
-                    writer.add_scalar("train/loss", loss_v, done)
-                    writer.add_scalar("train/lr", sched.get_last_lr()[0], done)
+                    writer.add_scalar("train/loss", loss, done)
+                    writer.add_scalar("train/lr", lr, done)
             if val_dir is not None and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.iterations):
-                psnr = validate(ema or model, val_dir, scale=cfg.model.scale, device=device, precision=precision)
-                history.append({"iteration": done, "val_psnr": psnr})
+                psnr = validate(
+                    state.ema or model, val_dir, scale=cfg.model.scale, device=proc.device, precision=precision
+                )
+                state.history.append({"iteration": done, "val_psnr": psnr})
                 log.info("iteration %d: validation PSNR %.3f dB", done, psnr)
                 if writer:
                     writer.add_scalar("val/psnr", psnr, done)
             if done % cfg.ckpt_every == 0 or done == cfg.iterations:
-                save_checkpoint(done)
-                (out / "history.json").write_text(json.dumps(history))
-        if distributed:
+                save_checkpoint(state, cfg, out / CHECKPOINT)
+                (out / "history.json").write_text(json.dumps(state.history))
+        if proc.distributed:
             dist.barrier()
 
     final = out / f"{cfg.model.name}_x{cfg.model.scale}.safetensors"
-    if main:
-        record = {
-            "config": config_to_dict(cfg),
-            "iterations": cfg.iterations,
-            "train_seconds": round(train_seconds, 1),
-            "train_dirs": cfg.data.train_dirs,
-            "input_range": "0-1",
-            "environment": environment,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        }
-        save_weights(ema or model, final, record=record)
+    if proc.main:
+        save_final(state, cfg, final, environment)
         if writer:
             writer.close()
-    if distributed:
+    if proc.distributed:
         dist.destroy_process_group()
     return final

@@ -16,6 +16,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..errors import AttnsrError
+from .figures import new_figure, save_figure
 from .hooks import adm_block_names, capture_attention, eval_forward
 
 
@@ -98,11 +99,8 @@ def extreme_maps(
 
 def plot_adm_distribution(stats: AdmStats, path: str | Path, *, title: str | None = None) -> Path:
     """Violin plot (with box) of w_att per block over the images."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(6, 0.5 * len(stats.blocks) + 2), 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((max(6, 0.5 * len(stats.blocks) + 2), 4))
     ax = fig.add_subplot(1, 1, 1)
     pos = np.arange(1, len(stats.blocks) + 1)
     if len(stats.images) > 1:
@@ -115,23 +113,16 @@ def plot_adm_distribution(stats: AdmStats, path: str | Path, *, title: str | Non
     ax.set_ylabel(f"w_att ({len(stats.images)} images)")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_extreme_maps(
     enhanced: list[AdmMap], suppressed: list[AdmMap], path: str | Path, *, title: str | None = None
 ) -> Path:
     """Two rows: the most enhanced (highest w_att) and most suppressed attention masks."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     cols = max(len(enhanced), len(suppressed), 1)
-    fig = Figure(figsize=(3 * cols, 6.4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((3 * cols, 6.4))
     for row, (label, items) in enumerate((("enhanced", enhanced), ("suppressed", suppressed))):
         for c, m in enumerate(items):
             ax = fig.add_subplot(2, cols, row * cols + c + 1)
@@ -140,8 +131,4 @@ def plot_extreme_maps(
             ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    return out
+    return save_figure(fig, path, dpi=90)

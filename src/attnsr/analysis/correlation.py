@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .figures import new_figure, save_figure
 from .heatmaps import select_blocks
 from .hooks import capture_attention, eval_forward
 
@@ -136,11 +137,8 @@ def correlate_attention(
 def plot_correlation(result: CorrelationResult, path: str | Path, *, title: str | None = None) -> Path:
     """Mean r against block index: one colour per filter, solid for the multiplied feature, dashed for
     the input."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((7, 4))
     ax = fig.add_subplot(1, 1, 1)
     xs = [b.block for b in result.blocks]
     for color, f in zip(("tab:blue", "tab:orange", "tab:green"), FILTERS):
@@ -161,8 +159,4 @@ def plot_correlation(result: CorrelationResult, path: str | Path, *, title: str 
     ax.legend(fontsize=7, ncol=2)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    return save_figure(fig, path, dpi=100)

@@ -11,6 +11,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..errors import AttnsrError
+from .figures import new_figure, save_figure
 from .hooks import block_attention, capture_attention, eval_forward
 
 
@@ -61,14 +62,11 @@ def plot_heatmaps(
     cmap: str = "jet",
 ) -> Path:
     """A2N Fig. 2 style figure: one row per block (input, mask, output), the LR image on top."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     if not maps:
         raise AttnsrError("no heat maps to plot")
     rows = len(maps) + (image is not None)
-    fig = Figure(figsize=(9, 3 * rows))
-    FigureCanvasAgg(fig)
+    fig = new_figure((9, 3 * rows))
     row = 0
     if image is not None:
         ax = fig.add_subplot(rows, 3, 2)
@@ -86,8 +84,4 @@ def plot_heatmaps(
         row += 1
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
-    return out
+    return save_figure(fig, path, dpi=80)

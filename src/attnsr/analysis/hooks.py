@@ -1,9 +1,11 @@
 """Forward hooks on attention modules: capture what they see and produce, or switch them off.
 
-An *attention module* is any module with a :class:`~attnsr.layers.attention.MaskTap` child named
-``tap`` (every factory attention, A2N's attention branch, PAN's PAConv), plus the ``attention`` branch of
-every block that fuses branches through an ADM (a module with a ``weight_tap``: A2N's AAB), whatever
-attention that branch holds. For each one :func:`capture_attention` records
+The hooks use only what a model declares (:class:`~attnsr.layers.attention.DeclaresAttention`): its
+*attention modules* (``attention_taps()``: every factory attention it was built with, A2N's attention
+branch, PAN's PAConv …) and its *trunk blocks* (``trunk_blocks()``). Nothing is guessed from the model's
+structure; a model that declares neither is refused with one line. Each attention module passes its
+mask through a :class:`~attnsr.layers.attention.MaskTap` named ``tap``. For each one
+:func:`capture_attention` records
 
 - ``input``: the module's (first) input;
 - ``mask``: the output of its ``tap`` (for a branch without its own tap: the shallowest ``tap`` inside);
@@ -18,6 +20,7 @@ Nothing in the model changes (STYLE §10): hooks are registered on entry and rem
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import AttnsrError
-from ..layers.attention import MaskTap
+from ..layers.attention import DeclaresAttention, MaskTap
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +84,24 @@ def _is_tap(module: nn.Module | None) -> bool:
     return isinstance(module, MaskTap)
 
 
+def declared(model: nn.Module) -> DeclaresAttention:
+    """``model`` if it declares its attention taps and trunk blocks; AttnsrError (one line) if not."""
+    if not isinstance(model, DeclaresAttention):
+        raise AttnsrError(
+            f"{type(model).__name__} declares no attention taps and trunk blocks "
+            "(attention_taps(), trunk_blocks()); the analysis tools hook only what a model declares"
+        )
+    return model
+
+
 def attention_module_names(model: nn.Module) -> list[str]:
-    """Names of every attention module of ``model`` (see the module docstring), in definition order."""
-    names: list[str] = []
-    for name, m in model.named_modules():
-        if _is_tap(m._modules.get("tap")) and name not in names:
-            names.append(name)
-        if _is_tap(m._modules.get("weight_tap")) and m._modules.get("attention") is not None:
-            branch = f"{name}.attention" if name else "attention"
-            if branch not in names:
-                names.append(branch)
-    order = {n: i for i, (n, _) in enumerate(model.named_modules())}
-    return sorted(names, key=order.__getitem__)
+    """Names of the attention modules ``model`` declares (``attention_taps()``), in forward order."""
+    return list(declared(model).attention_taps())
 
 
 def adm_block_names(model: nn.Module) -> list[str]:
-    """Names of the blocks whose branches are fused by an ADM (modules with a ``weight_tap``)."""
-    return [name for name, m in model.named_modules() if _is_tap(m._modules.get("weight_tap"))]
+    """The declared trunk blocks whose branches are fused by an ADM (blocks with a ``weight_tap``)."""
+    return [b for b in trunk_blocks(model) if _is_tap(model.get_submodule(b)._modules.get("weight_tap"))]
 
 
 def _mask_tap_name(model: nn.Module, name: str) -> str | None:
@@ -110,39 +114,34 @@ def _mask_tap_name(model: nn.Module, name: str) -> str | None:
     return f"{name}.{min(taps, key=lambda s: s.count('.'))}" if taps else None
 
 
-def _taps_under(model: nn.Module, name: str) -> list[str]:
-    """Every ``tap`` MaskTap at or below module ``name`` ("" = the whole model)."""
-    module = model.get_submodule(name) if name else model
-    prefix = f"{name}." if name else ""
-    return [
-        f"{prefix}{sub}" for sub, m in module.named_modules() if sub and sub.rsplit(".", 1)[-1] == "tap" and _is_tap(m)
-    ]
+def _inside(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
 
 
-def trunk_blocks(model: nn.Module, *, trunk: str | None = None) -> tuple[str, list[str]]:
-    """The model's trunk (its largest direct ``nn.Sequential`` child: ``AAB_trunk``, ``SCPA_trunk``,
-    ``body``) and the names of its blocks, in order. Block *i* (1-based) of the papers is ``blocks[i-1]``."""
-    if trunk is None:
-        seqs = [(n, m) for n, m in model.named_children() if isinstance(m, nn.Sequential) and len(m) > 0]
-        if not seqs:
-            raise AttnsrError(f"{type(model).__name__} has no trunk (a Sequential of blocks) to index blocks in")
-        trunk = max(seqs, key=lambda nm: len(nm[1]))[0]
-    module = model.get_submodule(trunk)
-    if not isinstance(module, nn.Sequential):
-        raise AttnsrError(f"{trunk!r} is not a Sequential of blocks")
-    return trunk, [f"{trunk}.{i}" for i in range(len(module))]
+def _taps_of(model: nn.Module, attention: Iterable[str]) -> list[str]:
+    """Every ``tap`` MaskTap at or below each of the declared attention modules ``attention``."""
+    taps: list[str] = []
+    for name in attention:
+        module = model.get_submodule(name)
+        taps += [f"{name}.{sub}" for sub, m in module.named_modules() if sub.rsplit(".", 1)[-1] == "tap" and _is_tap(m)]
+    return list(dict.fromkeys(taps))
 
 
-def block_attention(model: nn.Module, *, trunk: str | None = None) -> dict[int, str]:
-    """Block index (1-based) → the outermost attention module inside that trunk block.
+def trunk_blocks(model: nn.Module) -> list[str]:
+    """The names of the trunk blocks ``model`` declares, in order: block *i* (1-based) of the papers is
+    ``trunk_blocks(model)[i - 1]`` (``AAB_trunk.0`` …, ``SCPA_trunk.0`` …, ``IMDB1`` …)."""
+    return list(declared(model).trunk_blocks())
+
+
+def block_attention(model: nn.Module) -> dict[int, str]:
+    """Block index (1-based) → the outermost declared attention module inside that trunk block.
 
     Blocks without attention (e.g. plain blocks of ``a2n_analysis``) are left out.
     """
-    _, blocks = trunk_blocks(model, trunk=trunk)
     names = attention_module_names(model)
     out: dict[int, str] = {}
-    for i, block in enumerate(blocks, start=1):
-        inside = [n for n in names if n == block or n.startswith(block + ".")]
+    for i, block in enumerate(trunk_blocks(model), start=1):
+        inside = [n for n in names if _inside(n, block)]
         if inside:
             out[i] = min(inside, key=lambda n: n.count("."))
     return out
@@ -154,6 +153,29 @@ def _matches(name: str, include: Sequence[str] | Callable[[str], bool] | None) -
     if callable(include):
         return bool(include(name))
     return any(name == p or fnmatch.fnmatchcase(name, p) for p in include)
+
+
+def _stored_copy(t: Tensor, *, reduce: Reduce, store_device: torch.device | str) -> Tensor:
+    """A detached float32 copy of ``t`` on ``store_device`` (its channel mean with ``"channel_mean"``)."""
+    t = t.detach()
+    if reduce == "channel_mean":
+        t = t.float().mean(dim=1, keepdim=True)
+    # copy: some models apply in-place activations to these tensors after the hook (PAN's SCPA).
+    return t.to(device=store_device, dtype=torch.float32, copy=True)
+
+
+def _shared_children(model: nn.Module, names: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Mask tap → the records it serves, and ``k3`` → the records whose feature it makes: several records
+    may share one tap (a branch and the attention inside it)."""
+    tap_users: dict[str, list[str]] = {}
+    k3_users: dict[str, list[str]] = {}
+    for name in names:
+        tap = _mask_tap_name(model, name)
+        if tap is not None:
+            tap_users.setdefault(tap, []).append(name)
+        if isinstance(model.get_submodule(name)._modules.get("k3"), nn.Module):
+            k3_users.setdefault(f"{name}.k3", []).append(name)
+    return tap_users, k3_users
 
 
 @contextmanager
@@ -181,28 +203,14 @@ def capture_attention(
     names = [n for n in attention_module_names(model) if _matches(n, include)]
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
-    def keep(t: Tensor) -> Tensor:
-        t = t.detach()
-        if reduce == "channel_mean":
-            t = t.float().mean(dim=1, keepdim=True)
-        # clone: some models apply in-place activations to these tensors after the hook (PAN's SCPA).
-        return t.to(device=store_device, dtype=torch.float32, copy=True)
+    keep = functools.partial(_stored_copy, reduce=reduce, store_device=store_device)
 
     def record(name: str) -> AttentionRecord:
         if name not in cap.records:
             cap.records[name] = AttentionRecord(name=name, kind=type(model.get_submodule(name)).__name__)
         return cap.records[name]
 
-    # Several records may share one tap (a branch and the attention inside it), one k3, one parent block.
-    tap_users: dict[str, list[str]] = {}
-    k3_users: dict[str, list[str]] = {}
-    for name in names:
-        tap = _mask_tap_name(model, name)
-        if tap is not None:
-            tap_users.setdefault(tap, []).append(name)
-        k3 = model.get_submodule(name)._modules.get("k3")
-        if isinstance(k3, nn.Module):
-            k3_users.setdefault(f"{name}.k3", []).append(name)
+    tap_users, k3_users = _shared_children(model, names)
     parent_of = {name: name.rsplit(".", 1)[0] if "." in name else "" for name in names}
 
     def module_hook(name: str):
@@ -218,19 +226,11 @@ def capture_attention(
 
         return hook
 
-    def tap_hook(users: list[str]):
+    def users_hook(users: list[str], field: str):  # the child's output is the users' mask or feature
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            mask = keep(output)
+            value = keep(output)
             for name in users:
-                record(name).mask = mask
-
-        return hook
-
-    def k3_hook(users: list[str]):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
-            feature = keep(output)
-            for name in users:
-                record(name).feature = feature
+                setattr(record(name), field, value)
 
         return hook
 
@@ -244,9 +244,9 @@ def capture_attention(
         for name in names:
             handles.append(model.get_submodule(name).register_forward_hook(module_hook(name)))
         for tap, users in tap_users.items():
-            handles.append(model.get_submodule(tap).register_forward_hook(tap_hook(users)))
+            handles.append(model.get_submodule(tap).register_forward_hook(users_hook(users, "mask")))
         for k3, users in k3_users.items():
-            handles.append(model.get_submodule(k3).register_forward_hook(k3_hook(users)))
+            handles.append(model.get_submodule(k3).register_forward_hook(users_hook(users, "feature")))
         for block in adm_block_names(model):
             handles.append(model.get_submodule(f"{block}.weight_tap").register_forward_hook(adm_hook(block)))
         log.debug("capturing %d attention modules of %s", len(names), type(model).__name__)
@@ -269,32 +269,31 @@ def disable_attention(
     *,
     blocks: Iterable[int] | None = None,
     names: Iterable[str] | None = None,
-    trunk: str | None = None,
 ) -> Iterator[list[str]]:
     """Switch attention off by replacing masks with ones (a forward hook on each ``tap``).
 
-    Give ``blocks`` (1-based trunk block indices: every ``tap`` inside those blocks) and/or ``names``
-    (attention modules: every ``tap`` at or below each). With neither, every mask of the model is
-    replaced. Yields the names of the hooked taps; the hooks are removed on exit. A selected block
-    without attention hooks nothing (``a2n_analysis`` with attention only in some blocks).
+    Give ``blocks`` (1-based declared trunk block indices: the declared attention inside those blocks)
+    and/or ``names`` (declared attention modules). With neither, every declared attention is switched
+    off. Yields the names of the hooked taps; the hooks are removed on exit. A selected block without
+    attention hooks nothing (``a2n_analysis`` with attention only in some blocks).
     """
-    taps: list[str] = []
+    declared_names = attention_module_names(model)
+    chosen: list[str] = []
     if blocks is None and names is None:
-        taps = _taps_under(model, "")
+        chosen = declared_names
     if blocks is not None:
-        _, block_names = trunk_blocks(model, trunk=trunk)
+        block_names = trunk_blocks(model)
         for i in blocks:
             if not 1 <= int(i) <= len(block_names):
                 raise AttnsrError(f"block {i} outside 1..{len(block_names)}")
-            taps += _taps_under(model, block_names[int(i) - 1])
-    if names is not None:
-        for n in names:
-            try:
-                model.get_submodule(n)
-            except AttributeError:
-                raise AttnsrError(f"{type(model).__name__} has no module {n!r}") from None
-            taps += _taps_under(model, n)
-    taps = list(dict.fromkeys(taps))
+            chosen += [n for n in declared_names if _inside(n, block_names[int(i) - 1])]
+    for n in names or ():
+        if n not in declared_names:
+            raise AttnsrError(
+                f"{type(model).__name__} declares no attention {n!r}; declared: {', '.join(declared_names) or 'none'}"
+            )
+        chosen.append(n)
+    taps = _taps_of(model, chosen)
     handles = [model.get_submodule(t).register_forward_hook(_ones) for t in taps]
     log.debug("attention disabled at %d taps", len(taps))
     try:

@@ -52,9 +52,10 @@ from torch import Tensor, nn
 
 from ..data.imresize import bicubic_downsample, imresize
 from ..errors import AttnsrError, DataError
-from ..io import list_images, load_rgb
+from ..io import list_images, load_rgb, to_levels
 from ..metrics import evaluate_pair
 from ..settings import expand
+from .figures import new_figure, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ def saliency_image(lam: Tensor | np.ndarray, *, scale: int) -> np.ndarray:
 
 
 def _to_hwc_uint8(img: Tensor) -> np.ndarray:
-    return (img[0].detach().float().clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return to_levels(img[0].detach().float()).permute(1, 2, 0).numpy()
 
 
 def blend_image(lam: Tensor | np.ndarray, lr: Tensor, *, scale: int, alpha: float = 0.5) -> np.ndarray:
@@ -318,8 +319,6 @@ def plot_lam(
     path: str | Path, *, lr: Tensor, result: LamResult, scale: int, hr: Tensor | None = None, title: str | None = None
 ) -> Path:
     """Paper-style figure: HR (or bicubic LR) with the window box, LAM map, blend, SR → PNG at ``path``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     w = result.window
@@ -330,8 +329,7 @@ def plot_lam(
         (f"LAM over LR, DI {result.di:.2f}", blend_image(result.map, lr, scale=scale)),
         ("SR", _to_hwc_uint8(result.sr)),
     ]
-    fig = Figure(figsize=(4 * len(panels), 4.4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((4 * len(panels), 4.4))
     for i, (label, img) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         ax.imshow(img, interpolation="nearest")
@@ -341,11 +339,7 @@ def plot_lam(
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    return save_figure(fig, path, dpi=100)
 
 
 # --------------------------------------------------------------------------- the 150-crop set

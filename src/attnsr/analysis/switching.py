@@ -19,21 +19,10 @@ from torch import nn
 
 from ..errors import AttnsrError
 from ..evaluate import DatasetResult, ImageResult, evaluate_folder, make_forward
-from .hooks import disable_attention, trunk_blocks
+from ..models.a2n_analysis import TABLE2_SETTINGS, table2_settings
+from .hooks import block_attention, disable_attention, trunk_blocks
 
-SETTING_NAMES = ("all", "none", "front", "back", "interleaved")
-
-
-def table2_settings(num_blocks: int) -> dict[str, tuple[int, ...]]:
-    """The five Table 2 settings for a trunk of ``num_blocks`` blocks (1-based indices kept on)."""
-    half = num_blocks // 2
-    return {
-        "all": tuple(range(1, num_blocks + 1)),
-        "none": (),
-        "front": tuple(range(1, half + 1)),
-        "back": tuple(range(half + 1, num_blocks + 1)),
-        "interleaved": tuple(range(2, num_blocks + 1, 2)),
-    }
+SETTING_NAMES = tuple(TABLE2_SETTINGS)
 
 
 def parse_setting(text: str, num_blocks: int) -> tuple[int, ...]:
@@ -77,8 +66,10 @@ def evaluate_switching(
 
     ``settings``: name → 1-based trunk blocks whose attention stays on (default: the five of Table 2).
     """
-    _, blocks = trunk_blocks(model)
-    n = len(blocks)
+    n = len(trunk_blocks(model))
+    if not block_attention(model):
+        name = type(model).__name__
+        raise AttnsrError(f"{name} declares no attention inside its {n} trunk blocks: nothing to switch")
     settings = settings if settings is not None else table2_settings(n)
     forward = make_forward(model, scale=scale, protocol=protocol, device=device)
     out = []

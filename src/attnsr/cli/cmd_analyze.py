@@ -50,7 +50,12 @@ def _write(path: Path | None, text: str) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser("analyze", help="attention analysis: heat maps, correlation, switching, ADM, LAM")
     tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    _add_hook_tools(tools)
+    _add_lam_tools(tools)
 
+
+def _add_hook_tools(tools) -> None:
+    """heatmap, correlation, switching, adm: forward hooks on the declared attention."""
     t = tools.add_parser("heatmap", help="channel-mean input / mask / output per block for one image (A2N Fig. 2)")
     _model_args(t)
     t.add_argument("--image", required=True, help="the LR input image (with --hr: an HR image to downscale)")
@@ -98,6 +103,9 @@ def add_parser(sub) -> None:
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_adm)
 
+
+def _add_lam_tools(tools) -> None:
+    """lam, lam-set, lam-manifest: Local Attribution Maps."""
     t = tools.add_parser("lam", help="Local Attribution Map and Diffusion Index of one window (A2N Fig. 8)")
     _model_args(t)
     t.add_argument("--image", required=True, help="HR image (its MATLAB-bicubic downscale is the input)")
@@ -220,7 +228,7 @@ def run_switching(args: argparse.Namespace) -> int:
 
     model = load_model(args)
     scale = model.arch["scale"]
-    n = len(trunk_blocks(model)[1])
+    n = len(trunk_blocks(model))
     settings = {s.strip(): parse_setting(s, n) for s in args.settings.split(";") if s.strip()}
     bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
     res = evaluate_switching(

@@ -8,7 +8,6 @@ global batch and keeps its own shard, so training matches a single process with 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,35 +17,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from ..errors import DataError, ImageError
-from ..io import list_images, load_rgb
-from .imresize import bicubic_downsample, mod_crop
+from ..errors import DataError
+from ..io import list_images, load_rgb, to_levels
+from .imresize import mod_crop
+from .lr_cache import cached_lr
 
 log = logging.getLogger(__name__)
-
-
-def _to_uint8(img: Tensor) -> Tensor:
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
-def cached_lr(hr_path: Path, hr: Tensor, scale: int, cache_dir: Path | None) -> Tensor:
-    """LR (1×3×h×w, [0,1]) of an HR image by MATLAB bicubic, cached as PNG keyed by file content."""
-    if cache_dir is None:
-        return bicubic_downsample(hr, scale)
-    st = hr_path.stat()
-    key = hashlib.sha1(f"{hr_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|x{scale}".encode()).hexdigest()[:16]
-    cached = cache_dir / f"x{scale}" / f"{hr_path.stem}_{key}.png"
-    if cached.is_file():
-        try:
-            return load_rgb(cached)
-        except ImageError:
-            log.warning("re-creating unreadable LR cache file %s", cached)
-    lr = bicubic_downsample(hr, scale)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.png")
-    Image.fromarray(_to_uint8(lr)[0].permute(1, 2, 0).numpy()).save(tmp)
-    tmp.replace(cached)
-    return lr
 
 
 @dataclass
@@ -86,14 +62,14 @@ def load_pairs(
                 if lr.shape[-2] * scale != hr.shape[-2] or lr.shape[-1] * scale != hr.shape[-1]:
                     raise DataError(f"{lr_path.name}: LR size {tuple(lr.shape[-2:])} is not HR/{scale}")
             else:
-                lr = cached_lr(path, hr, scale, cache_dir)
+                lr = cached_lr(path, hr, scale=scale, cache_dir=cache_dir)
             crops = _five_crops(lr, hr, scale) if five_crop else [(lr, hr)]
             for j, (lr_c, hr_c) in enumerate(crops):
                 if min(lr_c.shape[-2:]) < min_lr_side:  # valid but too small for a patch
                     skipped.append(path.name)
                     continue
                 pairs.append(
-                    Pair(f"{path.stem}#{j}" if five_crop else path.stem, _to_uint8(lr_c)[0], _to_uint8(hr_c)[0])
+                    Pair(f"{path.stem}#{j}" if five_crop else path.stem, to_levels(lr_c)[0], to_levels(hr_c)[0])
                 )
     if skipped:
         log.warning(

@@ -1,6 +1,7 @@
 """Every attention module of the project, built by name through :func:`build_attention`.
 
-Contract: ``module(channels, *, reduction=...)``; ``forward(x)`` returns a tensor of ``x``'s shape
+Contract: ``module(channels, *, reduction=...)`` and a class attribute ``reduces`` (whether
+``reduction`` sets a C→C/r bottleneck or is ignored); ``forward(x)`` returns a tensor of ``x``'s shape
 (N, C, H, W). Each module passes its final mask through a :class:`MaskTap` (an identity module with no
 parameters) so analysis hooks can read the mask without touching the model code.
 
@@ -10,7 +11,8 @@ Layer names follow the official code of each paper so host checkpoints load stri
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -22,11 +24,39 @@ class MaskTap(nn.Identity):
     """Identity marking "this tensor is the attention mask" for forward hooks."""
 
 
+@runtime_checkable
+class DeclaresAttention(Protocol):
+    """What a model declares for the analysis hooks (STYLE §10): nothing about its structure is guessed.
+
+    - ``attention_taps()``: every attention module the model was built with, by qualified name, in
+      forward order (empty when built with ``attention="none"`` and no attention of its own);
+    - ``trunk_blocks()``: the qualified names of the trunk's blocks in order — block *i* (1-based) of
+      the papers is ``trunk_blocks()[i - 1]``; a block's attention is the taps at or below its name.
+    """
+
+    def attention_taps(self) -> dict[str, nn.Module]: ...
+
+    def trunk_blocks(self) -> list[str]: ...
+
+
+def attention_at(model: nn.Module, names: Iterable[str]) -> dict[str, nn.Module]:
+    """The modules of ``model`` at ``names`` that hold attention (``attention="none"`` builds an
+    ``nn.Identity``, which is left out), in the order given — the body of a model's ``attention_taps``."""
+    out: dict[str, nn.Module] = {}
+    for name in names:
+        module = model.get_submodule(name)
+        if not isinstance(module, nn.Identity):
+            out[name] = module
+    return out
+
+
 class PixelAttention(nn.Module):
     """PA — pixel attention, PAN (Zhao et al., ECCVW 2020, arXiv:2010.01073).
 
     ``x * sigmoid(conv1x1(x))``; one weight per pixel and channel. Official name: ``conv``.
     """
+
+    reduces = False  # no channel reduction: ``reduction`` is accepted and ignored
 
     def __init__(self, channels: int, *, reduction: int | None = None) -> None:
         super().__init__()
@@ -43,6 +73,8 @@ class ChannelAttention(nn.Module):
     Global average pool → 1×1 conv C→C/r → ReLU → 1×1 conv C/r→C → sigmoid (biases on).
     Official names: ``conv_du.0``, ``conv_du.2``.
     """
+
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
 
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
@@ -61,6 +93,8 @@ class SqueezeExcitation(nn.Module):
 
     Global average pool → Linear C→C/r → ReLU → Linear C/r→C → sigmoid (biases on, as the paper).
     """
+
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
 
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
@@ -81,6 +115,8 @@ class CBAM(nn.Module):
     Spatial: [mean, max] over channels → 7×7 conv 2→1 (no bias) → sigmoid. As in the BAM paper's
     IMDN ablation (715,356 parameters at ×4), there is no batch norm.
     """
+
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
 
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
@@ -107,6 +143,8 @@ class ContrastChannelAttention(nn.Module):
     (per-channel standard deviation + mean) → 1×1 conv C→C/r → ReLU → 1×1 conv → sigmoid.
     Official names: ``conv_du.0``, ``conv_du.2``.
     """
+
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
 
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
@@ -139,6 +177,8 @@ class LaplacianAttention(nn.Module):
     official code. Official names: ``c1``..``c4`` (each ``.body.0``).
     """
 
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
+
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
@@ -161,6 +201,8 @@ class ACAM(nn.Module):
     Parameters: 2·C·(C/r) + C/r.
     """
 
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
+
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
@@ -178,6 +220,8 @@ class ACAM(nn.Module):
 
 class MSAM(nn.Module):
     """MSAM — maxpool spatial attention of BAM: max over channels → 7×7 conv 1→1 (no bias) → sigmoid."""
+
+    reduces = False  # no channel reduction: ``reduction`` is accepted and ignored
 
     def __init__(self, channels: int, *, reduction: int | None = None) -> None:
         super().__init__()
@@ -198,6 +242,8 @@ class BAM(nn.Module):
     Parameters: 2·C·(C/r) + C/r + 49.
     """
 
+    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
+
     def __init__(self, channels: int, *, reduction: int = 16) -> None:
         super().__init__()
         self.acam = ACAM(channels, reduction=reduction)
@@ -215,6 +261,8 @@ class ChannelSpatialAttention(nn.Module):
     pixel and channel, computed from a 3×3 neighbourhood.
     """
 
+    reduces = False  # no channel reduction: ``reduction`` is accepted and ignored
+
     def __init__(self, channels: int, *, reduction: int | None = None) -> None:
         super().__init__()
         self.k1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
@@ -229,6 +277,8 @@ class ChannelSpatialAttention(nn.Module):
 class SpatialAttention(nn.Module):
     """Spatial-only attention (one weight per pixel, shared by channels), used by A2N's Table 3 mixes:
     [mean, max] over channels → 7×7 conv 2→1 → sigmoid (CBAM's spatial part)."""
+
+    reduces = False  # no channel reduction: ``reduction`` is accepted and ignored
 
     def __init__(self, channels: int, *, reduction: int | None = None) -> None:
         super().__init__()
@@ -260,10 +310,19 @@ def list_attentions() -> list[str]:
     return sorted(ATTENTIONS) + ["none"]
 
 
-def build_attention(name: str | None, channels: int, *, reduction: int | None = None) -> nn.Module:
+def _reduces(cls: type[nn.Module]) -> bool:
+    """Whether attention class ``cls`` reduces channels (each class says so with ``reduces``)."""
+    return cls.reduces
+
+
+def build_attention(
+    name: str | None, channels: int, *, reduction: int | None = None, host: str | None = None
+) -> nn.Module:
     """Build attention ``name`` for ``channels`` channels; ``"none"``/None gives ``nn.Identity``.
 
-    ``reduction`` overrides the module's default channel reduction where it has one.
+    ``reduction`` overrides the module's default channel reduction where it has one (a class with
+    ``reduces = False`` ignores it). ``host`` names the model in the one-line error that lists the
+    attentions which fit ``channels`` at ``reduction``.
     """
     if name is None or name == "none":
         return nn.Identity()
@@ -275,6 +334,10 @@ def build_attention(name: str | None, channels: int, *, reduction: int | None = 
     cls = ATTENTIONS[key]
     if channels < 1:
         raise ModelError(f"attention {name!r} needs at least one channel, got {channels}")
-    if reduction is not None and channels // reduction < 1 and cls not in (PixelAttention, MSAM, SpatialAttention):
-        raise ModelError(f"attention {name!r} cannot reduce {channels} channels by {reduction}")
+    if reduction is not None and channels // reduction < 1 and _reduces(cls):
+        fit = [n for n, c in sorted(ATTENTIONS.items()) if not _reduces(c)] + ["none"]
+        raise ModelError(
+            f"{host or 'attention'} cannot use attention {name!r} with {channels} channels (reduction "
+            f"{reduction}); valid attentions: {', '.join(fit)}"
+        )
     return cls(channels) if reduction is None else cls(channels, reduction=reduction)

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import MaskTap, PixelAttention, build_attention
+from ..layers.attention import MaskTap, PixelAttention, attention_at, build_attention
+from ..layers.blocks import check_scale
 from ..registry import register_model
 
 Fusion = Literal["adm", "add", "concat", "static"]
@@ -140,8 +141,7 @@ class A2N(nn.Module):
         img_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"A2N supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "A2N")
         if fusion not in ("adm", "add", "concat", "static"):
             raise ModelError(f"fusion must be adm, add, concat or static, not {fusion!r}")
         self.scale = scale
@@ -163,6 +163,20 @@ class A2N(nn.Module):
             self.HRconv2 = nn.Conv2d(up_feats, up_feats, 3, padding=1)
         self.conv_last = nn.Conv2d(up_feats, 3, 3, padding=1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"AAB_trunk.{i}" for i in range(len(self.AAB_trunk))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """Each AAB's attention branch (and the factory attention inside it, for the Table 3 mixes),
+        then the upsampler's pixel attentions ``att1``/``att2``."""
+        names = []
+        for block in self.trunk_blocks():
+            if hasattr(self.get_submodule(block), "attention"):
+                names.append(f"{block}.attention")
+                if hasattr(self.get_submodule(f"{block}.attention"), "att"):
+                    names.append(f"{block}.attention.att")
+        return attention_at(self, names + [a for a in ("att1", "att2") if hasattr(self, a)])
 
     def forward(self, x: Tensor) -> Tensor:
         x = x * self.img_range

@@ -18,16 +18,25 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import ChannelSpatialAttention
+from ..layers.attention import ChannelSpatialAttention, attention_at
+from ..layers.blocks import check_scale
 from ..registry import register_model
 
-TABLE2_SETTINGS: dict[str, tuple[int, ...]] = {
-    "all": tuple(range(1, 11)),
-    "none": (),
-    "front": (1, 2, 3, 4, 5),
-    "back": (6, 7, 8, 9, 10),
-    "interleaved": (2, 4, 6, 8, 10),
-}
+
+def table2_settings(num_blocks: int) -> dict[str, tuple[int, ...]]:
+    """The five Table 2 settings for a trunk of ``num_blocks`` blocks (1-based indices with attention):
+    all, none, front (first half), back (second half), interleaved (even blocks)."""
+    half = num_blocks // 2
+    return {
+        "all": tuple(range(1, num_blocks + 1)),
+        "none": (),
+        "front": tuple(range(1, half + 1)),
+        "back": tuple(range(half + 1, num_blocks + 1)),
+        "interleaved": tuple(range(2, num_blocks + 1, 2)),
+    }
+
+
+TABLE2_SETTINGS = table2_settings(10)  # the paper's: {1..10}, {}, {1..5}, {6..10}, {2,4,6,8,10}
 
 
 class ResidualAttentionBlock(nn.Module):
@@ -51,6 +60,7 @@ class AttentionAnalysisNet(nn.Module):
         self, *, scale: int = 4, num_feats: int = 64, num_blocks: int = 10, attention_blocks: Sequence[int]
     ) -> None:
         super().__init__()
+        check_scale(scale, "a2n_analysis")
         bad = [i for i in attention_blocks if not 1 <= i <= num_blocks]
         if bad:
             raise ModelError(f"attention_blocks {bad} outside 1..{num_blocks}")
@@ -70,6 +80,13 @@ class AttentionAnalysisNet(nn.Module):
             up += [nn.Conv2d(num_feats, num_feats * factor * factor, 3, padding=1), nn.PixelShuffle(factor)]
         self.upsample = nn.Sequential(*up)
         self.conv_last = nn.Conv2d(num_feats, 3, 3, padding=1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention of the blocks in ``attention_blocks``."""
+        return attention_at(self, [f"{block}.attention" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         fea = self.conv_first(x)

@@ -27,11 +27,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..errors import ModelError
-from ..layers.attention import build_attention
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import DIV2K_MEAN, check_scale
 from ..registry import register_model
-
-DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
 def wn_conv(cin: int, cout: int, ksize: int) -> nn.Conv2d:
@@ -126,8 +124,7 @@ class AWSRN(nn.Module):
         res_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"AWSRN supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "AWSRN")
         self.scale = scale
         self.rgb_range = 255.0
         self.register_buffer("rgb_mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -139,6 +136,14 @@ class AWSRN(nn.Module):
         self.attention = build_attention(attention, num_feats, reduction=8)
         self.tail = AWMS(num_feats, scale=scale)
         self.skip = nn.Sequential(wn_conv(3, scale * scale * 3, 3), nn.PixelShuffle(scale))
+
+    def trunk_blocks(self) -> list[str]:
+        """The local fusion blocks."""
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The one attention between the body and the AWMS tail (outside the trunk blocks)."""
+        return attention_at(self, ["attention"])
 
     def forward(self, x: Tensor) -> Tensor:
         # Official AWSRN works on 0–255 input: (x·255 − mean·255) / 127.5, and the inverse at the end.

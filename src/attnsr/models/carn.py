@@ -27,52 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import build_attention
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import BasicBlock, NamedMeanShift, ResidualBlock, check_scale
 from ..registry import register_model
-
-DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
-
-
-class MeanShift(nn.Module):
-    """Frozen 1×1 conv (identity weight) that subtracts (``sub=True``) or adds the RGB mean."""
-
-    def __init__(self, mean_rgb: tuple[float, float, float], *, sub: bool) -> None:
-        super().__init__()
-        sign = -1.0 if sub else 1.0
-        self.shifter = nn.Conv2d(3, 3, 1)
-        with torch.no_grad():
-            self.shifter.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            self.shifter.bias.copy_(sign * torch.tensor(mean_rgb))
-        self.shifter.requires_grad_(False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shifter(x)
-
-
-class BasicBlock(nn.Module):
-    """conv → ReLU (the cascade's 1×1 fusion when ``ksize=1``)."""
-
-    def __init__(self, cin: int, cout: int, ksize: int = 3, stride: int = 1, pad: int = 1) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, ksize, stride, pad), nn.ReLU(inplace=True))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-class ResidualBlock(nn.Module):
-    """CARN's residual unit: ``relu(conv(relu(conv(x))) + x)``."""
-
-    def __init__(self, num_feats: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(num_feats, num_feats, 3, 1, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(num_feats, num_feats, 3, 1, 1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.body(x) + x)
 
 
 class EResidualBlock(nn.Module):
@@ -148,9 +105,9 @@ class Block(nn.Module):
             self.b1 = ResidualBlock(num_feats)
             self.b2 = ResidualBlock(num_feats)
             self.b3 = ResidualBlock(num_feats)
-        self.c1 = BasicBlock(num_feats * 2, num_feats, 1, 1, 0)
-        self.c2 = BasicBlock(num_feats * 3, num_feats, 1, 1, 0)
-        self.c3 = BasicBlock(num_feats * 4, num_feats, 1, 1, 0)
+        self.c1 = BasicBlock(num_feats * 2, num_feats, ksize=1, pad=0)
+        self.c2 = BasicBlock(num_feats * 3, num_feats, ksize=1, pad=0)
+        self.c3 = BasicBlock(num_feats * 4, num_feats, ksize=1, pad=0)
 
     def forward(self, x: Tensor) -> Tensor:
         units = (self.b1, self.b1, self.b1) if self.efficient else (self.b1, self.b2, self.b3)
@@ -180,24 +137,33 @@ class CARN(nn.Module):
         multi_scale: bool = True,
     ) -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"CARN supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "CARN")
         if num_blocks < 1:
             raise ModelError(f"CARN needs at least one cascading block, got num_blocks={num_blocks}")
         self.scale = scale
         self.num_blocks = num_blocks
         attention = attention.lower()
-        self.sub_mean = MeanShift(DIV2K_MEAN, sub=True)
-        self.add_mean = MeanShift(DIV2K_MEAN, sub=False)
+        self.sub_mean = NamedMeanShift(sub=True)
+        self.add_mean = NamedMeanShift(sub=False)
         self.entry = nn.Conv2d(3, num_feats, 3, 1, 1)
         for i in range(1, num_blocks + 1):
             self.add_module(f"b{i}", Block(num_feats, efficient=efficient, groups=groups))
-            fuse = BasicBlock(num_feats * (i + 1), num_feats, 1, 1, 0)
+            fuse = BasicBlock(num_feats * (i + 1), num_feats, ksize=1, pad=0)
             if attention != "none":
                 fuse = nn.Sequential(fuse, build_attention(attention, num_feats))
             self.add_module(f"c{i}", fuse)
         self.upsample = UpsampleBlock(num_feats, scale=scale, multi_scale=multi_scale, groups=groups)
         self.exit = nn.Conv2d(num_feats, 3, 3, 1, 1)
+
+    def trunk_blocks(self) -> list[str]:
+        """The cascade stages, each named by its fusion conv ``c<i>``, which holds the stage's attention
+        (the BAM placement; the stage's cascading block ``b<i>`` holds none)."""
+        return [f"c{i}" for i in range(1, self.num_blocks + 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention after each top-level cascade conv (``c<i>.1``); none with ``attention="none"``."""
+        stages = [c for c in self.trunk_blocks() if isinstance(getattr(self, c), nn.Sequential)]
+        return attention_at(self, [f"{c}.1" for c in stages])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.entry(self.sub_mean(x))

@@ -31,53 +31,12 @@ one each to the last cascades (20 → 3, 3, 3, 3, 4, 4, the official layout).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import BasicBlock, NamedMeanShift, ResidualBlock, check_scale
 from ..registry import register_model
-from .edsr import DIV2K_MEAN, build_host_attention, check_scale
-
-
-class MeanShift(nn.Module):
-    """DRLN's frozen 1×1 conv (identity weight) adding (``sub=False``) or subtracting the mean."""
-
-    def __init__(self, mean_rgb: tuple[float, float, float], *, sub: bool) -> None:
-        super().__init__()
-        self.shifter = nn.Conv2d(3, 3, 1)
-        with torch.no_grad():
-            self.shifter.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-            self.shifter.bias.copy_((-1.0 if sub else 1.0) * torch.tensor(mean_rgb))
-        self.shifter.requires_grad_(False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shifter(x)
-
-
-class BasicBlock(nn.Module):
-    """conv → ReLU (``body.0``)."""
-
-    def __init__(self, cin: int, cout: int, ksize: int = 3, pad: int = 1) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(cin, cout, ksize, 1, pad), nn.ReLU(inplace=True))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-class ResidualBlock(nn.Module):
-    """``relu(conv(relu(conv(x))) + x)`` (``body.0``, ``body.2``)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, 1, 1),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.body(x) + x)
 
 
 class Block(nn.Module):
@@ -88,8 +47,8 @@ class Block(nn.Module):
         self.r1 = ResidualBlock(num_feats)
         self.r2 = ResidualBlock(num_feats * 2)
         self.r3 = ResidualBlock(num_feats * 4)
-        self.g = BasicBlock(num_feats * 8, num_feats, 1, 0)
-        self.ca = build_host_attention(attention, num_feats, reduction=16, host="drln")
+        self.g = BasicBlock(num_feats * 8, num_feats, ksize=1, pad=0)
+        self.ca = build_attention(attention, num_feats, reduction=16, host="drln")
 
     def forward(self, x: Tensor) -> Tensor:
         c1 = torch.cat([x, self.r1(x)], dim=1)  # (N, 2C, H, W)
@@ -141,8 +100,8 @@ class DRLN(nn.Module):
         self.scale = scale
         self.rgb_range = rgb_range
         self.cascades = cascade_sizes(num_blocks)
-        self.sub_mean = MeanShift(DIV2K_MEAN, sub=True)
-        self.add_mean = MeanShift(DIV2K_MEAN, sub=False)
+        self.sub_mean = NamedMeanShift(sub=True)
+        self.add_mean = NamedMeanShift(sub=False)
         self.head = nn.Conv2d(3, num_feats, 3, 1, 1)
         for k in range(1, num_blocks + 1):
             setattr(self, f"b{k}", Block(num_feats, attention=attention))
@@ -153,6 +112,13 @@ class DRLN(nn.Module):
                 k += 1
         self.upsample = UpsampleBlock(num_feats, scale)
         self.tail = nn.Conv2d(num_feats, 3, 3, 1, 1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"b{k}" for k in range(1, sum(self.cascades) + 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention ``ca`` of every block."""
+        return attention_at(self, [f"{block}.ca" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from ..layers.attention import build_attention
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import check_scale
 from ..registry import register_model
 
 
@@ -69,8 +70,7 @@ class IMDN(nn.Module):
 
     def __init__(self, *, scale: int = 4, num_feats: int = 64, num_blocks: int = 6, attention: str = "cca") -> None:
         super().__init__()
-        if scale not in (2, 3, 4):
-            raise ModelError(f"IMDN supports scales 2, 3 and 4, not {scale}")
+        check_scale(scale, "IMDN")
         if num_blocks < 1 or num_feats < 4:
             raise ModelError(f"IMDN needs num_blocks >= 1 and num_feats >= 4, got {num_blocks} and {num_feats}")
         self.scale = scale
@@ -81,6 +81,14 @@ class IMDN(nn.Module):
         self.c = nn.Sequential(nn.Conv2d(num_feats * num_blocks, num_feats, 1), nn.LeakyReLU(0.05, inplace=True))
         self.LR_conv = conv_layer(num_feats, num_feats, 3)
         self.upsampler = nn.Sequential(conv_layer(num_feats, 3 * scale * scale, 3), nn.PixelShuffle(scale))
+
+    def trunk_blocks(self) -> list[str]:
+        """The IMDBs (top-level ``IMDB1..IMDB<n>``; the 1×1 fusion ``c`` after them is no trunk)."""
+        return [f"IMDB{i}" for i in range(1, self.num_blocks + 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention of every IMDB (``cca``, or ``attention`` for a replacement)."""
+        return attention_at(self, [f"{b}.{self.get_submodule(b).att_name}" for b in self.trunk_blocks()])
 
     def forward(self, input: Tensor) -> Tensor:
         out_fea = self.fea_conv(input)

@@ -20,8 +20,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import MeanShift, Upsampler, check_scale
 from ..registry import register_model
-from .edsr import MeanShift, Upsampler, build_host_attention, check_scale
 
 
 class MSRB(nn.Module):
@@ -35,7 +36,7 @@ class MSRB(nn.Module):
         self.conv_5_2 = nn.Conv2d(num_feats * 2, num_feats * 2, 5, padding=2)
         self.confusion = nn.Conv2d(num_feats * 4, num_feats, 1)
         self.relu = nn.ReLU(inplace=True)
-        self.attention = build_host_attention(attention, num_feats, reduction=16, host="msrn")
+        self.attention = build_attention(attention, num_feats, reduction=16, host="msrn")
 
     def forward(self, x: Tensor) -> Tensor:
         y = torch.cat([self.relu(self.conv_3_1(x)), self.relu(self.conv_5_1(x))], dim=1)  # (N, 2C, H, W)
@@ -69,6 +70,13 @@ class MSRN(nn.Module):
             nn.Conv2d(num_feats, 3, 3, padding=1),
         )
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"body.{i}" for i in range(len(self.body))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention of every MSRB."""
+        return attention_at(self, [f"{block}.attention" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

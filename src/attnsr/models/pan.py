@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.attention import MaskTap, build_attention
+from ..layers.attention import MaskTap, attention_at, build_attention
+from ..layers.blocks import check_scale
 from ..registry import register_model
 from .a2n import upsample_reconstruct
 
@@ -66,20 +67,28 @@ class PAN(nn.Module):
         attention: str = "pa",
     ) -> None:
         super().__init__()
+        check_scale(scale, "PAN")
         self.scale = scale
         self.conv_first = nn.Conv2d(3, num_feats, 3, padding=1)
         self.SCPA_trunk = nn.Sequential(*(SCPA(num_feats) for _ in range(num_blocks)))
         self.trunk_conv = nn.Conv2d(num_feats, num_feats, 3, padding=1)
-        reduction = 8 if attention.lower() in ("bam", "acam", "ca", "se", "cbam", "cca", "la") else None
         self.upconv1 = nn.Conv2d(num_feats, up_feats, 3, padding=1)
-        self.att1 = build_attention(attention, up_feats, reduction=reduction)
+        self.att1 = build_attention(attention, up_feats, reduction=8, host="pan")
         self.HRconv1 = nn.Conv2d(up_feats, up_feats, 3, padding=1)
         if scale == 4:
             self.upconv2 = nn.Conv2d(up_feats, up_feats, 3, padding=1)
-            self.att2 = build_attention(attention, up_feats, reduction=reduction)
+            self.att2 = build_attention(attention, up_feats, reduction=8, host="pan")
             self.HRconv2 = nn.Conv2d(up_feats, up_feats, 3, padding=1)
         self.conv_last = nn.Conv2d(up_feats, 3, 3, padding=1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+
+    def trunk_blocks(self) -> list[str]:
+        return [f"SCPA_trunk.{i}" for i in range(len(self.SCPA_trunk))]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """Each SCPA's PAConv, then the upsampler attentions ``att1``/``att2``."""
+        names = [f"{block}.PAConv" for block in self.trunk_blocks()]
+        return attention_at(self, names + [a for a in ("att1", "att2") if hasattr(self, a)])
 
     def forward(self, x: Tensor) -> Tensor:
         fea = self.conv_first(x)

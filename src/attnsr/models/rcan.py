@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import MeanShift, Upsampler, check_scale
 from ..registry import register_model
-from .edsr import MeanShift, Upsampler, build_host_attention, check_scale
 
 
 class RCAB(nn.Module):
@@ -34,7 +35,7 @@ class RCAB(nn.Module):
             nn.Conv2d(num_feats, num_feats, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(num_feats, num_feats, 3, padding=1),
-            build_host_attention(attention, num_feats, reduction=reduction, host="rcan"),
+            build_attention(attention, num_feats, reduction=reduction, host="rcan"),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -84,6 +85,18 @@ class RCAN(nn.Module):
         )
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        """The residual groups (the body's last module is the trunk conv)."""
+        return [f"body.{g}" for g in range(len(self.body) - 1)]
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The attention ``body.3`` of every RCAB of every group."""
+        names = []
+        for group in self.trunk_blocks():
+            rcabs = len(self.get_submodule(f"{group}.body")) - 1  # the group's last module is its conv
+            names += [f"{group}.body.{b}.body.3" for b in range(rcabs)]
+        return attention_at(self, names)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.sub_mean(x * self.rgb_range))

@@ -25,8 +25,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers.attention import attention_at, build_attention
+from ..layers.blocks import MeanShift, ResBlock, Upsampler, check_scale
 from ..registry import register_model
-from .edsr import MeanShift, ResBlock, Upsampler, build_host_attention, check_scale
 
 # Residual blocks per encoder stage (stages 2..6) and the decoder stages (7..10), as the official code.
 _ENCODER = {2: 3, 3: 3, 4: 3, 5: 3, 6: 2}
@@ -66,9 +67,17 @@ class SLWSR(nn.Module):
             setattr(self, f"feat{stage}_1", ResBlock2(num_feats))
             setattr(self, f"feat{stage}_2", ResBlock(num_feats))
             setattr(self, f"conv{stage}", ResBlock(num_feats))
-        self.attention = build_host_attention(attention, num_feats, reduction=16, host="slwsr")
+        self.attention = build_attention(attention, num_feats, reduction=16, host="slwsr")
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
         self.add_mean = MeanShift(rgb_range, sign=1)
+
+    def trunk_blocks(self) -> list[str]:
+        """No trunk of blocks to index: the U-Net stages hold no attention."""
+        return []
+
+    def attention_taps(self) -> dict[str, nn.Module]:
+        """The one attention on the decoder output."""
+        return attention_at(self, ["attention"])
 
     def _stage(self, stage: int, x: Tensor) -> list[Tensor]:
         outs = []
