@@ -25,6 +25,16 @@ from attnsr.settings import shared_root
 from attnsr.weights import PRETRAINED_DIR, save_weights
 
 
+def _train_time(ck: dict, times: list[float], first_timed: int | None) -> dict:
+    if "train_seconds" in ck:  # summed step times, kept in the checkpoint since precision auto
+        return {"train_seconds": round(ck["train_seconds"], 1), "train_seconds_note": "sum of step wall times"}
+    # Older runs: the sum of the gaps between logged iterations, leaving out pauses between resumes (> 10 min).
+    return {
+        "train_seconds_active": round(sum(b - a for a, b in zip(times, times[1:]) if b - a < 600), 1),
+        "train_seconds_note": f"from iteration {first_timed} on (earlier iterations were logged without times)",
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
@@ -42,7 +52,7 @@ def main() -> None:
     times = [h["time"] for h in timed]
     first_timed = timed[0]["iteration"] if timed else None
     results = {}
-    fwd = make_forward(model, scale=arch["scale"], protocol="standard")
+    fwd = make_forward(model, scale=arch["scale"], protocol="standard", precision="fp32")
     for ds in args.datasets:
         r = evaluate_folder(
             fwd,
@@ -69,10 +79,9 @@ def main() -> None:
         "iterations": ck["iteration"],
         "batch_size": cfg["data"]["batch_size"],
         "lr_patch": cfg["data"]["patch_size"],
-        "precision": cfg["precision"],
-        # Sum of the gaps between logged iterations, leaving out pauses between resumes (> 10 min).
-        "train_seconds_active": round(sum(b - a for a, b in zip(times, times[1:]) if b - a < 600), 1),
-        "train_seconds_note": f"from iteration {first_timed} on (earlier iterations were logged without times)",
+        "precision": sorted({h["precision"] for h in timed if "precision" in h}) or [cfg["precision"]],
+        "hardware": [h["environment"] for h in history if "environment" in h],  # one per (re)start
+        **_train_time(ck, times, first_timed),
         "protocol": "standard (whole image, fp32)",
         "results": results,
         "tensor_sha256": digest.hexdigest(),
