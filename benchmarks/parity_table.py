@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
+from attnsr import build_from_checkpoint
 from attnsr.evaluate import evaluate_folder, make_forward
 from attnsr.settings import shared_root
-from attnsr.weights import build_from_checkpoint
 
 RUNS = [
     ("pan_x2.pth", "pan", 2, "standard"),

@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from attnsr import create_model
 from attnsr.config import load_config
 from attnsr.data.datasets import PatchSampler, load_pairs
-from attnsr.registry import create_model
 from attnsr.settings import shared_root
 from attnsr.train import train
 

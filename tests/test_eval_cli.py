@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import attnsr
+from attnsr import save_weights
 from attnsr.cli.main import main
 from attnsr.data.datasets import make_fake_images
 from attnsr.evaluate import forward_chop, make_forward, self_ensemble
-from attnsr.weights import save_weights
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
