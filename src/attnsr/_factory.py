@@ -132,9 +132,7 @@ def _identify_foreign(
     """(architecture, scale, options) of a foreign checkpoint: record > keys and shapes > the caller."""
     where = f"checkpoint {str(path)!r}"
     found = (
-        Detected(record.arch, record.scales, dict(record.options))
-        if record is not None
-        else detect_architecture(state)
+        Detected(record.arch, record.scales, dict(record.options)) if record is not None else detect_architecture(state)
     )
     how = f"its sha256 is {record.name}'s" if record is not None else "from its keys and shapes"
     hint = scale_in_name(path)

@@ -28,18 +28,19 @@ def add_model_arguments(p: argparse.ArgumentParser, *, default_scale: int | None
 
 @contextmanager
 def download_bar(record: WeightRecord, *, disable: bool = False):
-    """A tqdm bar fed by the library's progress callback."""
-    bar = tqdm(total=record.size, desc=record.name, unit="B", unit_scale=True, disable=disable, leave=False)
+    """A tqdm bar fed by the library's progress callback, drawn only once bytes arrive."""
+    bars: list[tqdm] = []
 
     def progress(done: int, total: int | None) -> None:
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, desc=record.name, unit="B", unit_scale=True, disable=disable, leave=False))
+        bars[0].update(done - bars[0].n)
 
     try:
         yield progress
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
 
 
 def fetch_with_bar(record: WeightRecord, *, disable: bool = False) -> None:
