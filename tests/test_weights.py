@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from _weights_server import MirrorServer, github_routes
+from PIL import Image
 
 import attnsr
 from attnsr import _pretrained
@@ -21,6 +22,7 @@ from attnsr._pretrained import RECORDS, builtin_path, detect_architecture, get_r
 from attnsr.cli import cmd_models
 from attnsr.cli.main import main
 from attnsr.errors import CheckpointError
+from attnsr.io import write_image
 from attnsr.registry import get_entry
 from attnsr.settings import shared_root
 
@@ -341,3 +343,15 @@ def imported_modules(path: Path) -> tuple[set[str], bool]:
 def test_lower_layers_never_import_higher_ones(module, forbidden):
     names, deferred = imported_modules(SRC / module)
     assert not names & forbidden and not deferred
+
+
+def test_upscale_and_analyze_take_weights_official(mirror, tmp_path):
+    image = tmp_path / "a.png"
+    write_image(image, torch.rand(1, 3, 16, 16))
+    out = tmp_path / "b.png"
+    args = ["upscale", str(image), "--model", "pan", "--scale", "3", "--weights", "official", "-o", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    assert Image.open(out).size == (48, 48)
+    args = ["analyze", "heatmap", "--model", "a2n", "--scale", "2", "--weights", "official", "--image", str(image)]
+    assert main([*args, "-o", str(tmp_path / "h.png")]) == 0 and (tmp_path / "h.png").is_file()
+    assert [p for p, _ in mirror.requests] == [urlpath(get_record(n)) for n in ("pan_x3.official", "a2n_x2.official")]
