@@ -113,8 +113,8 @@ def test_builtin_weights_are_verified_on_load(tmp_path, monkeypatch):
 
 
 def test_missing_weights_say_what_exists():
-    with pytest.raises(CheckpointError, match=r"no built-in weights for a2n x2; a2n has a2n_x4.builtin \(x4\)"):
-        create_model("a2n", scale=2, pretrained=True)
+    with pytest.raises(CheckpointError, match=r"no built-in weights for pan x2; pan has pan_x2.official \(x2\)"):
+        create_model("pan", scale=2, pretrained=True)
     with pytest.raises(CheckpointError, match="no official weights for edsr x2; edsr has no weights at all"):
         create_model("edsr", scale=2, pretrained="official")
 
