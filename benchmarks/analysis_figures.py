@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnsr import build_from_checkpoint
 from attnsr.analysis.adm import adm_weights, extreme_maps, plot_adm_distribution, plot_extreme_maps
 from attnsr.analysis.correlation import FILTERS, correlate_attention, plot_correlation
 from attnsr.analysis.heatmaps import attention_heatmaps, plot_heatmaps
@@ -33,7 +34,6 @@ from attnsr.analysis.images import benchmark_images, image_input
 from attnsr.analysis.lam import Window, local_attribution_map, pick_window, plot_lam
 from attnsr.cli.render import markdown, to_csv
 from attnsr.settings import shared_root
-from attnsr.weights import build_from_checkpoint
 
 OUT = Path("docs/analysis")
 HEATMAP_IMAGES = ("zebra", "comic")

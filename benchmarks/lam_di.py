@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
+from attnsr import build_from_checkpoint, create_model
 from attnsr.analysis.lam import evaluate_lam_set, load_manifest
-from attnsr.registry import create_model
-from attnsr.weights import build_from_checkpoint
 
 OUT = Path("docs/analysis")
 

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import attnsr
+from attnsr import build_from_checkpoint
 from attnsr.analysis.images import image_input
 from attnsr.analysis.lam import STEPS, Window, local_attribution_map
 from attnsr.settings import shared_root
-from attnsr.weights import build_from_checkpoint
 
 
 class TinySR(nn.Module):

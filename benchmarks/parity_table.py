@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from attnsr import build_from_checkpoint
+from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
 from attnsr.settings import shared_root
-from attnsr.weights import build_from_checkpoint
 
 RUNS = [
     ("pan_x2.pth", "pan", 2, "standard"),
@@ -83,7 +84,7 @@ def main() -> None:
             if name == "a2n" and protocol == "standard" and ds not in ("Set5", "Set14"):
                 continue  # A2N's published B100/Urban100 figures are chopped; whole-image only where REFERENCE has it
             t0 = time.perf_counter()
-            r = evaluate_folder(fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=Path("cache/lr"))
+            r = evaluate_folder(fwd, root / "data" / ds, scale=scale, protocol=protocol, cache_dir=default_lr_cache())
             pub = PUBLISHED.get((name, scale), {}).get(ds) if (name == "pan" or protocol == "chop") else None
             rows.append(
                 {

@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from attnsr import create_model
 from attnsr.config import load_config
 from attnsr.data.datasets import PatchSampler, load_pairs
-from attnsr.registry import create_model
+from attnsr.data.lr_cache import default_lr_cache
 from attnsr.settings import shared_root
 from attnsr.train import train
 
@@ -65,7 +66,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     root = shared_root()
     dirs = [root / "data" / "T91" / "HR", root / "data" / "BSD200" / "HR"]
-    pairs = load_pairs(dirs, scale=4, cache_dir=Path("cache/lr"), min_lr_side=48)
+    pairs = load_pairs(dirs, scale=4, cache_dir=default_lr_cache(), min_lr_side=48)
     sampler = PatchSampler(pairs, scale=4, patch_size=48, batch_size=16, augment=True, seed=0)
 
     data_times = []

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 import attnsr
+from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
 from attnsr.export import export_onnx, onnx_runner
 from attnsr.settings import shared_root
@@ -74,7 +75,7 @@ def main() -> None:
             row = {}
             for precision in ("fp32", "bf16"):
                 fwd = make_forward(model, scale=4, protocol="standard", precision=precision)
-                r = evaluate_folder(fwd, shared_root() / "data" / ds, scale=4, cache_dir=Path("cache/lr"))
+                r = evaluate_folder(fwd, shared_root() / "data" / ds, scale=4, cache_dir=default_lr_cache())
                 row[precision] = {"psnr": r.psnr, "ssim": r.ssim}
             row["psnr_cost_db"] = row["fp32"]["psnr"] - row["bf16"]["psnr"]
             quality[ds] = row

@@ -2,8 +2,9 @@
 A2N paper (published), standard protocol, whole image.
 
 Usage: python scripts/default_weights_table.py [--out docs/training/default_weights.md]
-Reads the records in src/attnsr/weights/*.safetensors; measures bicubic (MATLAB imresize up of the
-MATLAB-bicubic LR) on the same sets; writes Markdown plus benchmarks/results/default_weights_table.json.
+Reads the built-in A2N records (attnsr._pretrained.RECORDS, files in src/attnsr/weights/); measures
+bicubic (MATLAB imresize up of the MATLAB-bicubic LR) on the same sets; writes Markdown plus
+benchmarks/results/default_weights_table.json.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import argparse
 import json
 from pathlib import Path
 
+from attnsr import read_checkpoint
+from attnsr._pretrained import RECORDS, verify_builtin
 from attnsr.data.imresize import imresize
+from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder
 from attnsr.settings import shared_root
-from attnsr.weights import PRETRAINED_DIR, read_checkpoint
 
 DATASETS = ["Set5", "Set14", "B100", "Urban100"]
 # VDSR (Kim et al., CVPR 2016, Table 3; trained on the same 291 images) and A2N (Table 5, DIV2K, chopped).
@@ -37,8 +40,8 @@ def main() -> None:
     args = ap.parse_args()
     root = shared_root()
     records = {}
-    for path in sorted(PRETRAINED_DIR.glob("a2n_x*.safetensors")):
-        _, info = read_checkpoint(path)
+    for record in (r for r in RECORDS if r.source == "builtin" and r.arch == "a2n"):
+        _, info = read_checkpoint(verify_builtin(record))
         records[info["arch"]["scale"]] = info["record"]
     table = {}
     for scale, rec in sorted(records.items()):
@@ -49,7 +52,7 @@ def main() -> None:
                 lambda lr, s=scale: imresize(lr, scale=s),
                 root / "data" / ds,
                 scale=scale,
-                cache_dir=Path("cache/lr"),
+                cache_dir=default_lr_cache(),
             )
             bicubic[ds] = (round(r.psnr, 4), round(r.ssim, 4))
         table[scale] = {

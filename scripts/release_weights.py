@@ -6,7 +6,8 @@ Loads the run's checkpoint (EMA weights when the run kept them), evaluates it un
 protocol (whole image, fp32) on the given benchmark sets, and writes
 src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and a record
 (recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors), plus
-benchmarks/results/default_<name>_x<scale>.json.
+benchmarks/results/default_<name>_x<scale>.json, and prints the file's WeightRecord entry for RECORDS
+in src/attnsr/_pretrained.py (the one list of weights; the file is only used once its entry is there).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from attnsr import create_model, save_weights
+from attnsr._pretrained import BUILTIN_DIR, sha256_file
+from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
-from attnsr.registry import create_model
 from attnsr.settings import shared_root
-from attnsr.weights import PRETRAINED_DIR, save_weights
 
 
 def _train_time(ck: dict, times: list[float], first_timed: int | None) -> dict:
@@ -59,7 +61,7 @@ def main() -> None:
             shared_root() / "data" / ds,
             scale=arch["scale"],
             protocol="standard",
-            cache_dir=Path("cache/lr"),
+            cache_dir=default_lr_cache(),
         )
         results[ds] = {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 4), "images": len(r.images)}
         print(ds, results[ds], flush=True)
@@ -87,13 +89,32 @@ def main() -> None:
         "tensor_sha256": digest.hexdigest(),
         "released": time.strftime("%Y-%m-%d"),
     }
-    out = PRETRAINED_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
+    out = BUILTIN_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
     save_weights(model, out, record=record)
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
     Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json").write_text(
         json.dumps(record, indent=2) + "\n"
     )
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); add its record to RECORDS in src/attnsr/_pretrained.py:")
+    print(record_entry(arch, out, record))
+
+
+def record_entry(arch: dict, path: Path, record: dict) -> str:
+    """The WeightRecord entry of a released file, ready to paste (sha256, size and parameters filled in)."""
+    measured = ", ".join(f"{ds}=({r['psnr']}, {r['ssim']})" for ds, r in record["results"].items())
+    return f"""    WeightRecord(
+        name="{arch['name']}_x{arch['scale']}.builtin",
+        arch="{arch['name']}",
+        scales=({arch['scale']},),
+        source="builtin",
+        file="{path.name}",
+        sha256="{sha256_file(path)}",
+        size={path.stat().st_size:_},
+        num_params={record['parameters']:_},
+        training_data="...",
+        licence="MIT (trained by this project)",
+        measured=_scores("standard", {arch['scale']}, {measured}),
+    ),"""
 
 
 if __name__ == "__main__":

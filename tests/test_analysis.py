@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attnsr
+from attnsr import save_weights
 from attnsr.analysis.adm import adm_weights, extreme_maps, plot_adm_distribution, plot_extreme_maps
 from attnsr.analysis.correlation import (
     FILTERS,
@@ -36,7 +37,6 @@ from attnsr.errors import AttnsrError
 from attnsr.io import write_image
 from attnsr.layers.attention import MaskTap
 from attnsr.models.a2n_analysis import TABLE2_SETTINGS
-from attnsr.weights import save_weights
 
 
 def _tiny(name: str, scale: int = 2, **options) -> nn.Module:

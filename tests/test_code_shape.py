@@ -7,9 +7,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "attnsr"
 MAX_LINES = 80
-# cli/cmd_eval.py is being rewritten on another branch (issue 14 item 2: one model loader, the model
-# arguments declared once); the lead drops this entry when merging it. Listed here, not silently skipped.
-PENDING = {"attnsr/cli/cmd_eval.py run"}
+# Functions allowed over the limit while a rewrite is pending on another branch: listed, not silently
+# skipped, and the test below fails as soon as an entry is no longer needed.
+PENDING: set[str] = set()
 
 
 def _functions(path: Path):

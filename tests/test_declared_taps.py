@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attnsr
+from attnsr import save_weights
 from attnsr.analysis.hooks import (
     attention_module_names,
     block_attention,
@@ -29,7 +30,6 @@ from attnsr.models.a2n import AttentionBranch
 from attnsr.models.a2n_analysis import TABLE2_SETTINGS
 from attnsr.models.pan import PAConv
 from attnsr.registry import get_entry
-from attnsr.weights import save_weights
 
 FACTORY = tuple(set(ATTENTIONS.values()))
 OWN = (AttentionBranch, PAConv)  # attention a model builds itself, not through the factory

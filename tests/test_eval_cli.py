@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import attnsr
+from attnsr import save_weights
 from attnsr.cli.main import main
 from attnsr.data.datasets import make_fake_images
 from attnsr.evaluate import forward_chop, make_forward, self_ensemble
-from attnsr.weights import save_weights
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -103,7 +103,7 @@ def test_foreign_checkpoint_mismatches(tmp_path, shared):
         "--data",
         str(tmp_path / "ds"),
     )
-    assert_one_line_error(proc, "does not fit model pan x2")
+    assert_one_line_error(proc, "holds a2n weights (its sha256 is a2n_x2.official's), not pan")
     proc = run_cli(
         "eval",
         "--model",
@@ -115,7 +115,7 @@ def test_foreign_checkpoint_mismatches(tmp_path, shared):
         "--data",
         str(tmp_path / "ds"),
     )
-    assert_one_line_error(proc, "named for scale x2, not x3")
+    assert_one_line_error(proc, "holds a2n x2 weights (its sha256 is a2n_x2.official's), not x3")
     proc = run_cli(
         "eval",
         "--model",
@@ -127,7 +127,7 @@ def test_foreign_checkpoint_mismatches(tmp_path, shared):
         "--data",
         str(tmp_path / "ds"),
     )
-    assert_one_line_error(proc, "x4")
+    assert_one_line_error(proc, "holds pan x4 weights (its sha256 is pan_x4.official's), not x2")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00not a checkpoint")
     proc = run_cli("eval", "--model", "pan", "--scale", "2", "--weights", str(junk), "--data", str(tmp_path / "ds"))

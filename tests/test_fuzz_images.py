@@ -105,9 +105,7 @@ def test_upscale_command_upscales_or_fails_in_one_line(tmp_path, capsys, ext):
         out = tmp_path / f"out{case}"
         out.mkdir()
         with time_limit(SECONDS_PER_CASE):
-            rc = main(
-                ["upscale", str(src), "-o", str(out), "--max-pixels", str(MAX_PIXELS), "--no-progress"]
-            )
+            rc = main(["upscale", str(src), "-o", str(out), "--max-pixels", str(MAX_PIXELS), "--no-progress"])
         err = capsys.readouterr().err
         assert "Traceback" not in err
         if rc == 0:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import attnsr
+from attnsr import save_weights
 from attnsr.analysis.lam import (
     SIGMA,
     STEPS,
@@ -34,7 +35,6 @@ from attnsr.analysis.lam import (
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError
 from attnsr.io import write_image
-from attnsr.weights import save_weights
 
 
 class Bilinear(nn.Module):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import attnsr
+from attnsr import build_from_checkpoint, save_weights
 from attnsr.errors import ModelError
 from attnsr.registry import get_entry
-from attnsr.weights import build_from_checkpoint, save_weights
 
 CASES = [(name, scale) for name in attnsr.list_models() for scale in get_entry(name).scales]
 

@@ -19,7 +19,11 @@ SAPPHIRE = "model name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: avx2 avx51
 
 @pytest.mark.parametrize(
     ("text", "native", "model"),
-    [(AVX2_EPYC, False, "AMD EPYC 7B13"), (ZEN4, True, "AMD EPYC 9B14"), (SAPPHIRE, True, "Intel(R) Xeon(R) Platinum 8481C")],
+    [
+        (AVX2_EPYC, False, "AMD EPYC 7B13"),
+        (ZEN4, True, "AMD EPYC 9B14"),
+        (SAPPHIRE, True, "Intel(R) Xeon(R) Platinum 8481C"),
+    ],
 )
 def test_cpuinfo_flags_decide_native_bf16(text, native, model):
     info = P.parse_cpuinfo(text)

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import attnsr
+from attnsr import save_weights
 from attnsr.export import export_onnx, onnx_runner
 from attnsr.metrics import psnr
 from attnsr.upscale import make_runner, upscale, upscale_tensor
-from attnsr.weights import save_weights
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_folder_glob_and_formats(tmp_path, tiny):
 
 
 def test_api_returns_the_same_kind(tiny):
-    model = attnsr.weights.build_from_checkpoint(tiny[("pan", 2)])
+    model = attnsr.build_from_checkpoint(tiny[("pan", 2)])
     pil = Image.fromarray(np.zeros((10, 12, 3), np.uint8))
     out = upscale(pil, scale=2, model=model, precision="fp32")
     assert isinstance(out, Image.Image) and out.size == (24, 20)

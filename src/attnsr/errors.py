@@ -27,3 +27,12 @@ class DataError(AttnsrError):
 
 class ConfigError(AttnsrError):
     """An unknown configuration key or a value of the wrong type."""
+
+
+class DownloadError(CheckpointError):
+    """Weights could not be fetched (no network, server error); says where to fetch them by hand."""
+
+    def __init__(self, message: str, *, url: str, filename: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.filename = filename

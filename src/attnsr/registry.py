@@ -1,14 +1,15 @@
-"""The explicit model registry.
+"""The explicit model registry: names and builders only (the lowest layer, as timm's ``_registry``).
 
 Builders register themselves with :func:`register_model` when their module is imported by
-``attnsr.models`` (explicit imports, no discovery by file name). A duplicate name raises at import
-time; an unknown name raises :class:`~attnsr.errors.ModelError` suggesting close matches.
+``attnsr.models`` (explicit imports, no discovery by file name); ``attnsr._factory`` imports that
+package, so the registry is full whenever ``attnsr`` is imported. A duplicate name raises at import
+time; an unknown name raises :class:`~attnsr.errors.ModelError` suggesting close matches. Building a
+model and loading its weights is the factory's job (``attnsr.create_model``).
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from torch import nn
 
 from .errors import ModelError
 
-__all__ = ["ModelEntry", "create_model", "get_entry", "list_models", "register_model"]
+__all__ = ["ModelEntry", "get_entry", "list_models", "register_model"]
 
 
 @dataclass(frozen=True)
@@ -54,49 +55,16 @@ def register_model(
     return wrap
 
 
-def _ensure_loaded() -> None:
-    from . import models  # noqa: F401  (explicit imports inside register every builder)
-
-
 def list_models() -> list[str]:
     """Sorted names of every registered model."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; ModelError with close matches if unknown."""
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ModelError(f"unknown model {name!r}.{hint} Valid models: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def create_model(name: str, *, scale: int = 4, pretrained: bool = False, **options) -> nn.Module:
-    """Build a registered model.
-
-    Args:
-        name: registry name (see :func:`list_models`).
-        scale: upscaling factor.
-        pretrained: load the project's built-in default weights for (name, scale).
-        **options: the builder's typed keyword options (e.g. ``attention=``, ``fusion=``); unknown
-            options raise ModelError listing the valid ones.
-    """
-    entry = get_entry(name)
-    if scale not in entry.scales:
-        raise ModelError(f"{name} supports scales {entry.scales}, not {scale}")
-    params = inspect.signature(entry.builder).parameters
-    unknown = sorted(set(options) - set(params))
-    if unknown:
-        valid = ", ".join(p for p in params if p != "scale")
-        raise ModelError(f"{name} has no option {', '.join(map(repr, unknown))}; valid options: {valid}")
-    model = entry.builder(scale=scale, **options)
-    model.arch = {"name": name, "scale": scale, "options": dict(options)}
-    if pretrained:
-        from .weights import load_pretrained
-
-        load_pretrained(model, name=name, scale=scale)
-    return model

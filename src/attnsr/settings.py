@@ -2,7 +2,9 @@
 
 ``ATTNSR_SHARED``: the read-only folder with benchmark data and official checkpoints; default
 ``../shared`` next to the repository (checked relative to the working directory, then the source tree).
-``ATTNSR_CACHE``: the cache folder (default ``~/.cache/attnsr``).
+``ATTNSR_CACHE``: the project's cache folder (downloaded weights, LR images made on the fly); default the
+user's cache folder (``$XDG_CACHE_HOME/attnsr``, else ``~/.cache/attnsr``).
+``ATTNSR_MIRROR``: a base URL that replaces ``https://github.com`` in every weight URL (mirrors, tests).
 """
 
 from __future__ import annotations
@@ -26,9 +28,20 @@ def shared_root() -> Path:
 
 
 def cache_root() -> Path:
-    """The cache folder: ``$ATTNSR_CACHE`` or ``~/.cache/attnsr`` (LR images live in its ``lr/``)."""
+    """The cache folder: ``$ATTNSR_CACHE``, else ``$XDG_CACHE_HOME/attnsr``, else ``~/.cache/attnsr``."""
     env = os.environ.get("ATTNSR_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "attnsr"
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "attnsr"
+
+
+GITHUB = "https://github.com"
+
+
+def github_base() -> str:
+    """Where GitHub URLs are fetched from: ``$ATTNSR_MIRROR`` (no trailing slash) or ``https://github.com``."""
+    return os.environ.get("ATTNSR_MIRROR", GITHUB).rstrip("/") or GITHUB
 
 
 def expand(path: str) -> Path:

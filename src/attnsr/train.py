@@ -26,13 +26,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ._factory import create_model
+from ._pretrained import atomic_save, read_checkpoint, save_weights
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
 from .errors import ConfigError, DataError
 from .precision import autocast, resolve_precision, run_environment
-from .registry import create_model
 from .settings import expand
-from .weights import atomic_save, read_checkpoint, save_weights
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._factory import load_model as _load
 from .errors import AttnsrError, ModelError
 from .precision import autocast, resolve_precision
-from .registry import create_model
 from .tiling import tiled_forward
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,11 @@ def sample_image() -> Path:
 
 def load_model(model: str | nn.Module | None = None, *, scale: int = 4, weights: str | Path | None = None) -> nn.Module:
     """A ready model: an ``nn.Module`` as given, a checkpoint, or a registered name with built-in weights."""
-    from .weights import build_from_checkpoint
-
     if isinstance(model, nn.Module):
         return model
     if weights is not None:
-        return build_from_checkpoint(weights, name=model, scale=scale)
-    return create_model(model or DEFAULT_MODEL, scale=scale, pretrained=True)
+        return _load(model, scale=scale, weights=weights)
+    return _load(model or DEFAULT_MODEL, scale=scale, weights="builtin")
 
 
 def make_runner(model: nn.Module, *, precision: str = "auto", device: str = "cpu") -> Callable[[Tensor], Tensor]:

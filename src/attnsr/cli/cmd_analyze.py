@@ -13,15 +13,12 @@ import yaml
 from tqdm import tqdm
 
 from ..errors import AttnsrError
-from ..registry import create_model
-from ..weights import build_from_checkpoint
+from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
-    p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
+    add_model_arguments(p)
     p.add_argument(
         "--option",
         action="append",
@@ -149,12 +146,7 @@ def load_model(args: argparse.Namespace):
         if not sep or not key:
             raise AttnsrError(f"--option {text!r} is not KEY=VALUE")
         options[key.strip()] = yaml.safe_load(raw)
-    if args.weights:
-        model = build_from_checkpoint(args.weights, name=args.model, scale=args.scale, options=options or None)
-    else:
-        if not args.model or not args.scale:
-            raise AttnsrError("give --model and --scale (or --weights of a checkpoint that records them)")
-        model = create_model(args.model, scale=args.scale, pretrained=True, **options)
+    model = model_from_args(args, options=options or None)
     return model.eval().to(args.device)
 
 

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from tqdm import tqdm
 
+from ..data.lr_cache import default_lr_cache
 from ..errors import AttnsrError
 from ..evaluate import PROTOCOLS, evaluate_folder, hr_folder, make_forward
 from ..io import list_images
 from ..precision import PRECISIONS, resolve_precision, run_environment
-from ..registry import create_model
-from ..weights import build_from_checkpoint
+from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a model on benchmark folders (PSNR/SSIM, Y channel)")
-    p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), help="upscaling factor")
-    p.add_argument("--weights", help="checkpoint: ours (.safetensors) or official (.pt/.pth); default: built-in")
+    add_model_arguments(p)
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
@@ -36,20 +33,15 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--cache",
         type=Path,
-        default=Path(os.environ.get("ATTNSR_CACHE", "cache/lr")),
-        help="where LR images made on the fly are cached",
+        default=default_lr_cache(),
+        help="where LR images made on the fly are cached (default: $ATTNSR_CACHE/lr)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.weights:
-        model = build_from_checkpoint(args.weights, name=args.model, scale=args.scale)
-    else:
-        if not args.model or not args.scale:
-            raise AttnsrError("give --model and --scale (or --weights of a checkpoint that records them)")
-        model = create_model(args.model, scale=args.scale, pretrained=True)
+    model = model_from_args(args)
     scale = model.arch["scale"]
     folders = [Path(d) for d in args.data]
     counts = {}

@@ -1,15 +1,20 @@
-"""``attnsr models``: every registered model with its parameters per scale and default attention."""
+"""``attnsr models``: every registered model, its parameters per scale, default attention and weights."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..registry import create_model, get_entry, list_models
+from .._factory import create_model
+from .._pretrained import records_for
+from ..registry import get_entry, list_models
 from .render import table
+
+SCALES = (2, 3, 4)
+SOURCE_LABEL = {"builtin": "built-in", "official": "official"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("models", help="list the registered models")
+    p = sub.add_parser("models", help="list the registered models and which weights exist for them")
     p.set_defaults(run=run)
 
 
@@ -17,16 +22,20 @@ def count(name: str, scale: int) -> int:
     return sum(t.numel() for t in create_model(name, scale=scale).parameters())
 
 
+def weights_cell(name: str, scale: int) -> str:
+    """Which weights exist for (name, scale): 'built-in', 'official', both, or '-'."""
+    sources = sorted({r.source for r in records_for(name) if scale in r.scales})
+    return "+".join(SOURCE_LABEL[s] for s in sources) or "-"
+
+
 def run(args: argparse.Namespace) -> int:
     rows = []
     for name in list_models():
         e = get_entry(name)
-        rows.append(
-            [
-                name,
-                *(f"{count(name, s):,}" if s in e.scales else "-" for s in (2, 3, 4)),
-                e.default_attention or "-",
-            ]
-        )
-    print(table(["model", "x2", "x3", "x4", "attention"], rows))
+        params = [f"{count(name, s):,}" if s in e.scales else "-" for s in SCALES]
+        weights = [weights_cell(name, s) if s in e.scales else "-" for s in SCALES]
+        rows.append([name, *params, e.default_attention or "-", *weights])
+    headers = ["model", *(f"x{s}" for s in SCALES), "attention", *(f"weights x{s}" for s in SCALES)]
+    print(table(headers, rows))
+    print("weights: `attnsr weights list`; load with --weights builtin|official|PATH")
     return 0

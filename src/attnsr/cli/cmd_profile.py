@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .._factory import create_model
 from ..complexity import count_macs, count_parameters, measure_fps, paper_input_size
 from ..errors import AttnsrError
-from ..registry import create_model, get_entry
+from ..registry import get_entry
 from .render import markdown, table
 
 

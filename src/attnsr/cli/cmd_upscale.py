@@ -11,9 +11,10 @@ import torch
 from tqdm import tqdm
 
 from ..errors import AttnsrError, ImageError
-from ..precision import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_min_size, list_images, read_image, write_image
-from ..upscale import _bicubic_plane, load_model, make_runner, sample_image, upscale_tensor
+from ..precision import PRECISIONS
+from ..upscale import DEFAULT_MODEL, _bicubic_plane, make_runner, sample_image, upscale_tensor
+from .model_args import add_model_arguments, model_from_args
 
 MIN_SIDE = 2
 
@@ -23,9 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("--sample", action="store_true", help="upscale the sample image shipped with attnsr")
     p.add_argument("-o", "--output", type=Path, help="output file (one input) or folder")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-    p.add_argument("--model", help="registered model name (default: a2n)")
-    p.add_argument("--weights", help="checkpoint to use instead of the built-in weights")
+    add_model_arguments(p, default_scale=4)
     p.add_argument("--tile", default="auto", help="tile size in LR pixels, 0 for whole image, or auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
     p.add_argument("--device", default="cpu")
@@ -84,12 +83,12 @@ def make_backend(args: argparse.Namespace):
             if arch.get("scale", args.scale) != args.scale:
                 raise AttnsrError(f"ONNX model {args.weights!r} upscales x{arch['scale']}, not x{args.scale}")
             return run
-        model = load_model(args.model, scale=args.scale, weights=args.weights)
+        model = model_from_args(args, default_model=DEFAULT_MODEL)
         import tempfile
 
         tmp = Path(tempfile.mkdtemp(prefix="attnsr-onnx-")) / "model.onnx"
         return onnx_runner(export_onnx(model, tmp))[0]
-    model = load_model(args.model, scale=args.scale, weights=args.weights)
+    model = model_from_args(args, default_model=DEFAULT_MODEL)
     if getattr(model, "scale", args.scale) != args.scale:
         raise AttnsrError(f"the model upscales x{model.scale}, not x{args.scale}")
     return make_runner(model, precision=args.precision, device=args.device)

@@ -7,14 +7,14 @@ import logging
 import sys
 
 from ..errors import AttnsrError
-from . import cmd_analyze, cmd_eval, cmd_export, cmd_models, cmd_profile, cmd_train, cmd_upscale
+from . import cmd_analyze, cmd_eval, cmd_export, cmd_models, cmd_profile, cmd_train, cmd_upscale, cmd_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attnsr", description="Lightweight attention-based super-resolution.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cmd_upscale, cmd_eval, cmd_train, cmd_models, cmd_profile, cmd_export, cmd_analyze):
+    for module in (cmd_upscale, cmd_eval, cmd_train, cmd_models, cmd_weights, cmd_profile, cmd_export, cmd_analyze):
         module.add_parser(sub)
     return parser
 

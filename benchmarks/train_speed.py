@@ -1,0 +1,150 @@
+"""Training speed on this CPU: which way of running a training step is fastest (training issue, item 2).
+
+Usage: python benchmarks/train_speed.py [--scale 2] [--iters 5] [--out benchmarks/results/train_speed.json]
+
+One A2N training step (forward, L1, backward, Adam) on fixed in-memory batches, every path measured in one
+process, round-robin (one step of each path per round), medians over ``--iters`` rounds after one warm-up
+round (the warm-up of a compiled path includes its compilation, reported separately):
+
+  * fp32 eager NCHW, 2 threads (the official code's way);
+  * fp32 channels_last, 2 threads and 1 thread;
+  * ``torch.compile`` (inductor) of the model, fp32 channels_last;
+  * batch/patch shapes at equal LR pixels per step (16×48², 64×24², 36×32², 4×96²), fp32 channels_last;
+  * bf16 autocast + channels_last — measured where the CPU computes bf16 natively (AMX/AVX512-BF16); on other
+    CPUs two steps only, to show the cost of emulated bf16.
+
+Writes seconds per step, iterations/s and LR/HR pixels/s per path, with the CPU (model and the flags that
+decide), to ``--out``; the fastest path is what precision ``auto`` and the recipes use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from attnsr.precision import autocast, cpu_info
+from attnsr.registry import create_model
+
+
+@dataclass
+class Path_:
+    name: str
+    batch: int = 16
+    patch: int = 48
+    channels_last: bool = True
+    threads: int = 2
+    precision: str = "fp32"
+    compile: bool = False
+    max_iters: int | None = None
+    times: list[float] = field(default_factory=list)
+    warmup_s: float = 0.0
+
+
+def build(p: Path_, scale: int):
+    torch.manual_seed(0)
+    model = create_model("a2n", scale=scale)
+    if p.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    net = torch.compile(model) if p.compile else model
+    g = torch.Generator().manual_seed(0)
+    lr = torch.rand(p.batch, 3, p.patch, p.patch, generator=g)
+    hr = torch.rand(p.batch, 3, p.patch * scale, p.patch * scale, generator=g)
+    if p.channels_last:
+        lr = lr.contiguous(memory_format=torch.channels_last)
+
+    def step() -> float:
+        torch.set_num_threads(p.threads)
+        t0 = time.perf_counter()
+        with autocast(p.precision, "cpu"):
+            sr = net(lr)
+        loss = F.l1_loss(sr.float(), hr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile path")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
+    args = ap.parse_args()
+    cpu = cpu_info()
+    paths = [
+        Path_("fp32 eager NCHW, 2 threads", channels_last=False),
+        Path_("fp32 channels_last, 2 threads"),
+        Path_("fp32 channels_last, 1 thread", threads=1),
+        Path_("fp32 channels_last, batch 64 x 24^2", batch=64, patch=24),
+        Path_("fp32 channels_last, batch 36 x 32^2", batch=36, patch=32),
+        Path_("fp32 channels_last, batch 4 x 96^2", batch=4, patch=96),
+        Path_(
+            "bf16 autocast channels_last, 2 threads" + ("" if cpu.native_bf16 else " (emulated: no native bf16)"),
+            precision="bf16",
+            max_iters=None if cpu.native_bf16 else 2,
+        ),
+    ]
+    if not args.no_compile:
+        paths.append(Path_("fp32 channels_last, torch.compile(model)", compile=True))
+    steps = {}
+    for p in paths:
+        steps[p.name] = build(p, args.scale)
+        p.warmup_s = steps[p.name]()  # warm-up (and compilation) step
+        print(f"warm-up {p.name}: {p.warmup_s:.1f} s", flush=True)
+    for r in range(args.iters):
+        for p in paths:
+            if p.max_iters is None or len(p.times) < p.max_iters:
+                p.times.append(steps[p.name]())
+        print(f"round {r + 1}/{args.iters}: " + ", ".join(f"{p.times[-1]:.2f}" for p in paths), flush=True)
+    rows = []
+    for p in paths:
+        s = statistics.median(p.times)
+        lr_px = p.batch * p.patch**2
+        rows.append(
+            {
+                "path": p.name,
+                "batch": p.batch,
+                "lr_patch": p.patch,
+                "threads": p.threads,
+                "precision": p.precision,
+                "channels_last": p.channels_last,
+                "compiled": p.compile,
+                "seconds_per_step": round(s, 3),
+                "iterations_per_s": round(1 / s, 4),
+                "lr_pixels_per_s": round(lr_px / s),
+                "hr_pixels_per_s": round(lr_px * args.scale**2 / s),
+                "warmup_s": round(p.warmup_s, 1),
+                "steps_measured": len(p.times),
+            }
+        )
+    fastest = max((r for r in rows if r["threads"] == 2), key=lambda r: r["lr_pixels_per_s"])
+    result = {
+        "benchmark": "train_speed",
+        "model": f"a2n x{args.scale}",
+        "cpu": cpu.as_dict(),
+        "torch": torch.__version__,
+        "rounds": args.iters,
+        "rows": rows,
+        "fastest": fastest["path"],
+        "command": f"python benchmarks/train_speed.py --scale {args.scale} --iters {args.iters}",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for r in rows:
+        print(f"{r['path']:<60} {r['seconds_per_step']:7.2f} s/it {r['lr_pixels_per_s']:>8} LR px/s")
+    print("fastest:", fastest["path"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,546 @@
+"""Weights as records, and checkpoint files: the layer below the factory; it knows files, not models.
+
+Every built-in and official weight file is one :class:`WeightRecord` in :data:`RECORDS` (torchvision's
+``Weights`` is the model): architecture and options, scale(s), source, URL, sha256, size, input range,
+training data, licence note, published and measured scores, parameter count. A registry-wide test checks
+every record against its model and every built-in file against its sha256; built-in files are verified
+by sha256 whenever they are loaded. Adding built-in weights is one entry here plus the file in
+``weights/``.
+
+Checkpoint files: the project writes safetensors whose metadata holds the architecture (registry name,
+scale, options) so they rebuild themselves. Foreign (official) files are read with
+``torch.load(weights_only=True)`` and recognised from their keys and shapes (spandrel's way), or by
+their sha256 when it is a record's; never from their file names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "BUILTIN_DIR",
+    "RECORDS",
+    "Detected",
+    "Score",
+    "WeightRecord",
+    "atomic_save",
+    "builtin_path",
+    "detect_architecture",
+    "find_record",
+    "get_record",
+    "load_into",
+    "read_checkpoint",
+    "record_for_sha256",
+    "records_for",
+    "save_weights",
+    "scale_in_name",
+    "sha256_file",
+    "verify_builtin",
+]
+
+BUILTIN_DIR = Path(__file__).parent / "weights"
+Source = Literal["builtin", "official"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """One PSNR/SSIM figure (Y channel) under a named evaluation protocol."""
+
+    dataset: str
+    scale: int
+    psnr: float
+    ssim: float | None = None
+    protocol: str = "standard"
+
+
+@dataclass(frozen=True)
+class WeightRecord:
+    """One weight file: what it is, where it comes from, how it was checked.
+
+    ``num_params`` is the parameter count of ``create_model(arch, scale=s, **options)`` for every
+    ``s`` in ``scales``; ``input_range`` is the pixel range the weights were trained on (the built
+    model always takes float RGB in [0, 1]; ``options`` carry the conversion, e.g. ``img_range``).
+    """
+
+    name: str
+    arch: str
+    scales: tuple[int, ...]
+    source: Source
+    file: str
+    sha256: str
+    num_params: int
+    size: int | None = None  # bytes; None where the file was not at hand to measure
+    url: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    input_range: float = 1.0
+    training_data: str = ""
+    licence: str = ""
+    published: tuple[Score, ...] = ()
+    measured: tuple[Score, ...] = ()
+
+
+def _scores(protocol: str, scale: int, **by_dataset: tuple[float, float | None]) -> tuple[Score, ...]:
+    return tuple(Score(d, scale, p, s, protocol) for d, (p, s) in by_dataset.items())
+
+
+_NO_LICENCE = "no licence for redistribution: fetched from the authors' repository at the user's request, never shipped"
+_A2N = "https://github.com/haoyuc/A2N/raw/main/code/experiment/model"
+_PAN = "https://github.com/zhaohengyuan1/PAN/raw/master/experiments/pretrained_models"
+_IMDN = "https://github.com/Zheng222/IMDN/raw/master/checkpoints"
+
+# Every weight file the project knows, in one list. Measured scores: docs/REFERENCE.md and
+# benchmarks/results (parity.json, default_a2n_x4.json).
+RECORDS: tuple[WeightRecord, ...] = (
+    WeightRecord(
+        name="a2n_x4.builtin",
+        arch="a2n",
+        scales=(4,),
+        source="builtin",
+        file="a2n_x4.safetensors",
+        sha256="1ebdfc8aa72f29ed44a3e68a12b13c60360edd2ff92a963869b48497129c4691",
+        size=4_208_956,
+        num_params=1_047_459,
+        training_data="T91 + BSD200 (291 images), 1500 iterations of batch 16 on a CPU",
+        licence="MIT (trained by this project)",
+        measured=_scores(
+            "standard",
+            4,
+            Set5=(31.0275, 0.8792),
+            Set14=(27.9054, 0.7645),
+            B100=(27.1581, 0.7211),
+            Urban100=(24.8694, 0.7420),
+        ),
+    ),
+    WeightRecord(
+        name="a2n_x2.official",
+        arch="a2n",
+        scales=(2,),
+        source="official",
+        file="aan_x2.pt",
+        url=f"{_A2N}/aan_x2.pt",
+        sha256="076f3ef50212a0641262d71210aeeda71e03324ecec14032630d1f2225887dfb",
+        size=4_172_225,
+        num_params=1_036_443,
+        options={"img_range": 255.0},
+        input_range=255.0,
+        training_data="DIV2K",
+        licence=_NO_LICENCE,
+        published=_scores(
+            "chop", 2, Set5=(38.06, 0.9608), Set14=(33.75, 0.9194), B100=(32.22, 0.9002), Urban100=(32.43, 0.9311)
+        ),
+        measured=_scores(
+            "chop",
+            2,
+            Set5=(38.0607, 0.9608),
+            Set14=(33.7534, 0.9194),
+            B100=(32.2241, 0.9002),
+            Urban100=(32.4271, 0.9311),
+        ),
+    ),
+    WeightRecord(
+        name="a2n_x3.official",
+        arch="a2n",
+        scales=(3,),
+        source="official",
+        file="aan_x3.pt",
+        url=f"{_A2N}/aan_x3.pt",
+        sha256="7fe6fa3a4b9d666f5b0afe2c9e91ce30551477114ffc7971c218c70899bc84ea",
+        size=4_172_225,
+        num_params=1_036_443,
+        options={"img_range": 255.0},
+        input_range=255.0,
+        training_data="DIV2K",
+        licence=_NO_LICENCE,
+        published=_scores(
+            "chop", 3, Set5=(34.47, 0.9279), Set14=(30.44, 0.8437), B100=(29.14, 0.8059), Urban100=(28.41, 0.8570)
+        ),
+        measured=_scores(
+            "chop",
+            3,
+            Set5=(34.4732, 0.9279),
+            Set14=(30.4374, 0.8437),
+            B100=(29.1426, 0.8059),
+            Urban100=(28.4138, 0.8570),
+        ),
+    ),
+    WeightRecord(
+        name="pan_x2.official",
+        arch="pan",
+        scales=(2,),
+        source="official",
+        file="PANx2_DF2K.pth",
+        url=f"{_PAN}/PANx2_DF2K.pth",
+        sha256="fcf8ed48656abbaae46309ee91745684b80235a9c8b37a2d8fb0715a3ad3f00f",
+        size=1_076_593,
+        num_params=261_403,
+        training_data="DF2K (DIV2K + Flickr2K)",
+        licence=_NO_LICENCE,
+        published=_scores("standard", 2, B100=(32.18, 0.8997)),
+        measured=_scores(
+            "standard",
+            2,
+            Set5=(38.0007, 0.9605),
+            Set14=(33.5927, 0.9181),
+            B100=(32.1885, 0.8998),
+            Urban100=(32.0205, 0.9274),
+        ),
+    ),
+    WeightRecord(
+        name="pan_x3.official",
+        arch="pan",
+        scales=(3,),
+        source="official",
+        file="PANx3_DF2K.pth",
+        url=f"{_PAN}/PANx3_DF2K.pth",
+        sha256="86491751d73645a8816a0d6ec62ccde6b22ce5da930e36b3b87f5437167fbc89",
+        size=1_076_593,
+        num_params=261_403,
+        training_data="DF2K (DIV2K + Flickr2K)",
+        licence=_NO_LICENCE,
+        published=_scores("standard", 3, B100=(29.11, 0.8050)),
+        measured=_scores(
+            "standard",
+            3,
+            Set5=(34.4003, 0.9272),
+            Set14=(30.3553, 0.8422),
+            B100=(29.1124, 0.8051),
+            Urban100=(28.1108, 0.8512),
+        ),
+    ),
+    WeightRecord(
+        name="pan_x4.official",
+        arch="pan",
+        scales=(4,),
+        source="official",
+        file="PANx4_DF2K.pth",
+        url=f"{_PAN}/PANx4_DF2K.pth",
+        sha256="739fab99ee7b7058dab4d1b84aa2869bb9fc3995a1c08789c20355bee943833c",
+        size=1_121_681,
+        num_params=272_419,
+        training_data="DF2K (DIV2K + Flickr2K)",
+        licence=_NO_LICENCE,
+        published=_scores("standard", 4, Set5=(32.13, 0.8948), Set14=(28.61, 0.7822), B100=(27.59, 0.7363)),
+        measured=_scores(
+            "standard",
+            4,
+            Set5=(32.1311, 0.8948),
+            Set14=(28.6107, 0.7822),
+            B100=(27.5977, 0.7365),
+            Urban100=(26.1097, 0.7855),
+        ),
+    ),
+    WeightRecord(
+        name="imdn_x2.official",
+        arch="imdn",
+        scales=(2,),
+        source="official",
+        file="IMDN_x2.pth",
+        url=f"{_IMDN}/IMDN_x2.pth",
+        sha256="740b39653592bd3f49955a21cd9e16f2d37f2c413368cc09327601b8fbe42ce1",
+        num_params=694_404,
+        training_data="DIV2K",
+        licence=_NO_LICENCE,
+        published=_scores("standard", 2, Set5=(38.00, None)),
+    ),
+    WeightRecord(
+        name="imdn_x3.official",
+        arch="imdn",
+        scales=(3,),
+        source="official",
+        file="IMDN_x3.pth",
+        url=f"{_IMDN}/IMDN_x3.pth",
+        sha256="11b1716a19bc16e5e353e1db798d476169338e631eb170c82d765559888cb028",
+        num_params=703_059,
+        training_data="DIV2K",
+        licence=_NO_LICENCE,
+        published=_scores("standard", 3, Set5=(34.36, None)),
+    ),
+    WeightRecord(
+        name="imdn_x4.official",
+        arch="imdn",
+        scales=(4,),
+        source="official",
+        file="IMDN_x4.pth",
+        url=f"{_IMDN}/IMDN_x4.pth",
+        sha256="e660c38221147217a136debeb99eb304d62d9c0f73ac421ed66281b619719714",
+        size=2_879_112,
+        num_params=715_176,
+        training_data="DIV2K",
+        licence=_NO_LICENCE,
+        published=_scores(
+            "standard", 4, Set5=(32.21, 0.8948), Set14=(28.58, 0.7811), B100=(27.56, 0.7353), Urban100=(26.04, 0.7838)
+        ),
+        measured=_scores("standard", 4, Set5=(32.2096, 0.8948), Set14=(28.5820, 0.7811)),
+    ),
+    WeightRecord(
+        name="carn_m.official",
+        arch="carn_m",
+        scales=(2, 3, 4),  # one multi-scale file: the three upsamplers share the trunk
+        source="official",
+        file="carn_m.pth",
+        url="https://github.com/nmhkahn/CARN-pytorch/raw/master/checkpoint/carn_m.pth",
+        sha256="d48a759a84509351facb6b7c6d5bd6edec98b98519b8c464ee4ab44d2ba964ff",
+        num_params=414_811,
+        options={"groups": 4},
+        training_data="DIV2K",
+        licence="MIT (CARN-pytorch repository)",
+        published=(
+            Score("Set5", 2, 37.53, None),
+            Score("Set5", 3, 33.99, None),
+            Score("Set5", 4, 31.92, None),
+        ),
+    ),
+)
+
+
+def get_record(name: str) -> WeightRecord:
+    """The record called ``name``; CheckpointError listing the known names if none is."""
+    for record in RECORDS:
+        if record.name == name:
+            return record
+    raise CheckpointError(f"no weights named {name!r}; known: {', '.join(r.name for r in RECORDS)}")
+
+
+def records_for(arch: str) -> list[WeightRecord]:
+    """Every record of architecture ``arch``."""
+    return [r for r in RECORDS if r.arch == arch]
+
+
+def find_record(arch: str, scale: int, source: Source) -> WeightRecord:
+    """The ``source`` record for (arch, scale); CheckpointError naming what exists otherwise."""
+    for record in records_for(arch):
+        if record.source == source and scale in record.scales:
+            return record
+    have = [f"{r.name} (x{'/x'.join(map(str, r.scales))})" for r in records_for(arch)]
+    what = "built-in" if source == "builtin" else source
+    raise CheckpointError(
+        f"no {what} weights for {arch} x{scale}; {arch} has {', '.join(have) if have else 'no weights at all'}"
+    )
+
+
+def record_for_sha256(digest: str) -> WeightRecord | None:
+    return next((r for r in RECORDS if r.sha256 == digest), None)
+
+
+def builtin_path(record: WeightRecord) -> Path:
+    return BUILTIN_DIR / record.file
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_builtin(record: WeightRecord) -> Path:
+    """The built-in file of ``record``, after checking it exists and matches the record's sha256."""
+    path = builtin_path(record)
+    if not path.is_file():
+        raise CheckpointError(f"built-in weights file {str(path)!r} is missing (reinstall attnsr)")
+    digest = sha256_file(path)
+    if digest != record.sha256:
+        raise CheckpointError(
+            f"built-in weights file {str(path)!r} is damaged: sha256 {digest[:16]}…, "
+            f"record {record.sha256[:16]}… (reinstall attnsr)"
+        )
+    return path
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(model: nn.Module, path: Path, *, record: dict | None = None) -> None:
+    """Write ``model``'s weights as safetensors with its architecture and a record in the metadata."""
+    from safetensors.torch import save_file
+
+    arch = getattr(model, "arch", None)
+    if arch is None:
+        raise CheckpointError("model has no .arch (build it with attnsr.create_model to save it)")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "attnsr", "arch": json.dumps(arch), "record": json.dumps(record or {})}
+    _atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a checkpoint file → (state_dict, info).
+
+    ``info`` has ``format``: 'attnsr', 'attnsr-train' (a training checkpoint) or 'foreign', and for
+    project files ``arch`` (name/scale/options) and ``record``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {str(p)!r} does not exist")
+    if p.suffix == ".safetensors":
+        return _read_safetensors(p)
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {str(p)!r}: {first[:160]}") from None
+    if isinstance(obj, dict) and "model" in obj and "arch" in obj:  # our training checkpoint
+        return obj["model"], {"format": "attnsr-train", "arch": obj["arch"], "record": {}}
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"checkpoint {str(p)!r} holds no state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}, {"format": "foreign"}
+
+
+def _read_safetensors(p: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise CheckpointError(f"cannot read checkpoint {str(p)!r}: {type(exc).__name__}") from None
+    info = {"format": meta.get("format", "foreign")}
+    if "arch" in meta:
+        info["arch"] = json.loads(meta["arch"])
+        info["record"] = json.loads(meta.get("record", "{}"))
+    return state, info
+
+
+def scale_in_name(path: str | Path) -> int | None:
+    """A scale written in a file name (``_x3``, ``PANx4``): used only to refuse contradictions, never to decide."""
+    m = re.search(r"x([234])(?!\d)", Path(path).stem.lower())
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class Detected:
+    """What a foreign state dict's keys and shapes say: architecture, the scales it can serve, options."""
+
+    arch: str
+    scales: tuple[int, ...]
+    options: dict
+
+
+def _count(state: Mapping[str, torch.Tensor], pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := rx.match(k))})
+
+
+def _nearest_upsampler_scales(state: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
+    # A2N and PAN upsample by nearest interpolation: ×4 has a second stage (upconv2); ×2 and ×3 have the
+    # same shapes, so only a record's sha256 or the user can tell them apart.
+    return (4,) if "upconv2.weight" in state else (2, 3)
+
+
+def _detect_a2n(state: Mapping[str, torch.Tensor]) -> Detected | None:
+    if "AAB_trunk.0.ADM.0.weight" not in state or "AAB_trunk.0.attention.k1.weight" not in state:
+        return None
+    non_att = state.get("AAB_trunk.0.non_attention.weight")
+    arch = "a2n_m" if non_att is not None and non_att.shape[-1] == 1 else "a2n"
+    options = {
+        "num_feats": state["conv_first.weight"].shape[0],
+        "num_blocks": _count(state, r"AAB_trunk\.(\d+)\."),
+        "img_range": 255.0,  # the official A2N code works on 0–255 pixels
+    }
+    return Detected(arch, _nearest_upsampler_scales(state), options)
+
+
+def _detect_pan(state: Mapping[str, torch.Tensor]) -> Detected | None:
+    if "SCPA_trunk.0.conv1_a.weight" not in state or "upconv1.weight" not in state:
+        return None
+    options = {"num_feats": state["conv_first.weight"].shape[0], "num_blocks": _count(state, r"SCPA_trunk\.(\d+)\.")}
+    return Detected("pan", _nearest_upsampler_scales(state), options)
+
+
+def _detect_imdn(state: Mapping[str, torch.Tensor]) -> Detected | None:
+    if "IMDB1.c1.weight" not in state or "upsampler.0.weight" not in state:
+        return None
+    out = state["upsampler.0.weight"].shape[0]  # 3·s² channels before PixelShuffle(s)
+    scale = math.isqrt(out // 3)
+    if 3 * scale * scale != out:
+        return None
+    options = {"num_feats": state["fea_conv.weight"].shape[0], "num_blocks": _count(state, r"IMDB(\d+)\.")}
+    return Detected("imdn", (scale,), options)
+
+
+def _detect_carn(state: Mapping[str, torch.Tensor]) -> Detected | None:
+    if "entry.weight" not in state or "b1.b1.body.0.weight" not in state:
+        return None
+    feats = state["entry.weight"].shape[0]
+    options: dict = {"num_feats": feats, "num_blocks": _count(state, r"b(\d+)\.b1\.")}
+    arch = "carn" if "b1.b2.body.0.weight" in state else "carn_m"
+    if arch == "carn_m":
+        options["groups"] = feats // state["b1.b1.body.0.weight"].shape[1]
+    if "upsample.up2.body.0.weight" in state:
+        return Detected(arch, (2, 3, 4), options)
+    first = state.get("upsample.up.body.0.weight")
+    if first is None:
+        return None
+    scale = 4 if "upsample.up.body.3.weight" in state else (3 if first.shape[0] == 9 * feats else 2)
+    return Detected(arch, (scale,), {**options, "multi_scale": False})
+
+
+_DETECTORS = (_detect_a2n, _detect_pan, _detect_imdn, _detect_carn)
+
+
+def detect_architecture(state: Mapping[str, torch.Tensor]) -> Detected | None:
+    """Recognise a foreign state dict from its keys and shapes; None when no known layout matches."""
+    for detect in _DETECTORS:
+        found = detect(state)
+        if found is not None:
+            return found
+    return None
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Strictly load ``state`` into ``model``; a mismatch is one clear CheckpointError line."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or shape:
+        arch = getattr(model, "arch", {})
+        what = f"{arch.get('name', type(model).__name__)} x{arch.get('scale', '?')}"
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if shape:
+            k = shape[0]
+            detail.append(f"{len(shape)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        raise CheckpointError(f"checkpoint {source!r} does not fit model {what}: {'; '.join(detail)}")
+    model.load_state_dict(state, strict=True)
