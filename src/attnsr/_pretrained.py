@@ -412,8 +412,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {str(p)!r}: {first[:160]}") from None
-    if isinstance(obj, dict) and "model" in obj and "arch" in obj:  # our training checkpoint
-        return obj["model"], {"format": "attnsr-train", "arch": obj["arch"], "record": {}}
+    if isinstance(obj, dict) and "model" in obj and "arch" in obj:  # our training checkpoint: EMA weights if kept
+        weights = obj["ema"] if isinstance(obj.get("ema"), dict) else obj["model"]
+        return weights, {"format": "attnsr-train", "arch": obj["arch"], "record": {"iteration": obj.get("iteration")}}
     for key in ("params_ema", "params", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -226,8 +226,8 @@ def read_image(
             exif = im.getexif()
             for tag in _LAYOUT_TAGS & set(exif):
                 del exif[tag]
-            if had_exif and len(exif):
-                if apply_exif and _ORIENTATION in exif:
+            if had_exif:
+                if apply_exif:
                     exif[_ORIENTATION] = 1
                 exif_bytes = exif.tobytes()
             icc = im.info.get("icc_profile") or None
