@@ -19,11 +19,12 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from attnsr.analysis.lam import evaluate_lam_set, load_manifest
+from attnsr.analysis.lam_crops import evaluate_lam_set, load_manifest
 from attnsr.registry import create_model
 from attnsr.weights import build_from_checkpoint
 
@@ -74,7 +75,7 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "threads": args.threads,
         "device": args.device,
-        **res.to_dict(),
+        **asdict(res),
     }
     (OUT / f"lam_di_{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     table = OUT / "lam_di.md"
