@@ -75,7 +75,9 @@ def cpu_info() -> CpuInfo:
             return parse_cpuinfo(f.read())
     except OSError:  # not Linux: ask oneDNN whether bf16 is native
         native = bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
-        return CpuInfo(model=platform.processor() or "unknown CPU", amx=False, avx512_bf16=native, avx512=native, avx2=True)
+        return CpuInfo(
+            model=platform.processor() or "unknown CPU", amx=False, avx512_bf16=native, avx512=native, avx2=True
+        )
 
 
 @functools.cache
@@ -113,7 +115,12 @@ def autocast(precision: str, device: torch.device | str) -> torch.autocast:
 
 def run_environment(precision: str, device: torch.device | str) -> dict:
     """What a run's log and record name: the device, CPU model and deciding flags, threads, precision."""
-    env = {"device": str(device), "threads": torch.get_num_threads(), "precision": precision, "cpu": cpu_info().as_dict()}
+    env = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "precision": precision,
+        "cpu": cpu_info().as_dict(),
+    }
     if torch.device(device).type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return env
