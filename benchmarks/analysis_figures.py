@@ -31,7 +31,9 @@ from attnsr.analysis.adm import adm_weights, extreme_maps, plot_adm_distribution
 from attnsr.analysis.correlation import FILTERS, correlate_attention, plot_correlation
 from attnsr.analysis.heatmaps import attention_heatmaps, plot_heatmaps
 from attnsr.analysis.images import benchmark_images, image_input
-from attnsr.analysis.lam import Window, local_attribution_map, pick_window, plot_lam
+from attnsr.analysis.lam import Window, local_attribution_map
+from attnsr.analysis.lam_crops import pick_window
+from attnsr.analysis.lam_figures import plot_lam
 from attnsr.cli.render import markdown, to_csv
 from attnsr.settings import shared_root
 

@@ -19,12 +19,13 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from attnsr import build_from_checkpoint, create_model
-from attnsr.analysis.lam import evaluate_lam_set, load_manifest
+from attnsr.analysis.lam_crops import evaluate_lam_set, load_manifest
 
 OUT = Path("docs/analysis")
 
@@ -73,7 +74,7 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "threads": args.threads,
         "device": args.device,
-        **res.to_dict(),
+        **asdict(res),
     }
     (OUT / f"lam_di_{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     table = OUT / "lam_di.md"

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from attnsr import create_model
 from attnsr.precision import autocast, cpu_info
-from attnsr.registry import create_model
 
 
 @dataclass

@@ -419,7 +419,7 @@ def test_pixel_limit_checked_before_decoding(tmp_path: Path) -> None:
         read_image(tmp_path / "small.png", max_pixels=1000)
     msg = str(e.value)
     assert (
-        msg == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise it with --max-pixels)"
+        msg == f"'{tmp_path / 'small.png'}' is 40x30 = 0.0 MP, above the limit of 0.0 MP (raise max_pixels to read it)"
     )
     assert read_image(tmp_path / "small.png", max_pixels=1200)[0].shape == (1, 3, 30, 40)
     # a header alone is enough: the check happens before any pixel data is decoded

@@ -20,18 +20,16 @@ from attnsr.analysis.lam import (
     Window,
     blur,
     blur_path,
-    build_lam_manifest,
     diffusion_index,
     gaussian_kernel,
     gaussian_kernels,
     gini,
     gradient_detector,
     lam_map,
-    load_manifest,
     local_attribution_map,
-    manifest_crops,
-    saliency_image,
 )
+from attnsr.analysis.lam_crops import build_lam_manifest, load_manifest, manifest_crops
+from attnsr.analysis.lam_figures import saliency_image
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError
 from attnsr.io import write_image

@@ -1,4 +1,5 @@
-"""Benchmark evaluation under named protocols (SPEC §3).
+"""Benchmark evaluation under named protocols (SPEC §3), each a :class:`Protocol` record in
+:data:`PROTOCOLS` (how the LR is made, how the model is run, how the SR is scored):
 
 - ``standard``: whole-image forward; LR = MATLAB bicubic of the mod-cropped HR; SR rounded to uint8;
   Y (BT.601) PSNR/SSIM with ``scale`` pixels cropped at the border.
@@ -24,12 +25,10 @@ from .data.imresize import mod_crop
 from .data.lr_cache import cached_lr
 from .errors import DataError
 from .io import list_images, load_rgb, to_levels, write_image
-from .metrics import evaluate_pair
+from .metrics import score_bam_legacy, score_standard
 from .precision import autocast, resolve_precision
 
 log = logging.getLogger(__name__)
-
-PROTOCOLS = ("standard", "chop", "bam-legacy")
 
 
 @dataclass
@@ -105,6 +104,89 @@ def self_ensemble(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return torch.stack(outs).mean(0)
 
 
+def dataset_name(folder: Path) -> str:
+    """``.../Set5/HR`` and ``.../Set5`` are both called Set5."""
+    return folder.parent.name if folder.name.upper() == "HR" else folder.name
+
+
+def hr_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise DataError(f"data folder {str(folder)!r} does not exist")
+    return folder / "HR" if (folder / "HR").is_dir() else folder
+
+
+def benchmark_files(folder: Path) -> tuple[Path, Path, list[Path]]:
+    """``(root, hr_dir, files)`` of a benchmark folder (``DIR`` or ``DIR/HR``): ``root`` holds its
+    ``LR_bicubic`` folder when it has one, ``files`` are its HR images sorted by name (DataError if none)."""
+    hr_dir = hr_folder(folder)
+    root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
+    files = list_images(hr_dir)
+    if not files:
+        raise DataError(f"data folder {str(hr_dir)!r} holds no images")
+    return root, hr_dir, files
+
+
+def pil_bicubic_lr(hr_path: Path, hr: Tensor, *, scale: int, root: Path, cache_dir: Path | None) -> Tensor:
+    """LR of the BAM reference code: PIL bicubic of ``hr`` rounded to 8 bits (1×3×h×w, [0, 1]); the
+    other arguments are those of every LR maker and unused."""
+    arr = to_levels(hr[0]).permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr).resize((arr.shape[1] // scale, arr.shape[0] // scale), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def official_or_matlab_lr(hr_path: Path, hr: Tensor, *, scale: int, root: Path, cache_dir: Path | None) -> Tensor:
+    """LR for an HR image: the official ``root/LR_bicubic/X{s}/<stem>x{s}.png`` when present, else our
+    MATLAB imresize of ``hr`` (cached in ``cache_dir``, the one LR cache of :mod:`attnsr.data.lr_cache`;
+    None: not cached). 1×3×h×w float RGB in [0, 1]."""
+    official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
+    if official.is_file():
+        return load_rgb(official)
+    return cached_lr(hr_path, hr, scale=scale, cache_dir=cache_dir)
+
+
+def whole_image(fn: Callable[[Tensor], Tensor], x: Tensor, *, scale: int) -> Tensor:
+    """The plain forward: ``fn`` on the whole LR image (``scale`` unused; every protocol forward takes it)."""
+    return fn(x)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol: how the LR is made from an HR file, how the model is run on it, how the
+    SR is scored against the HR.
+
+    ``make_lr(hr_path, hr, *, scale, root, cache_dir) -> lr``; ``forward(fn, lr, *, scale) -> sr`` runs
+    the model function ``fn``; ``metric(sr, hr, *, scale) -> (psnr, ssim)``. Images are 1×3×H×W float
+    RGB in [0, 1].
+    """
+
+    name: str
+    make_lr: Callable[..., Tensor]
+    forward: Callable[..., Tensor]
+    metric: Callable[..., tuple[float, float]]
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("standard", make_lr=official_or_matlab_lr, forward=whole_image, metric=score_standard),
+        Protocol("chop", make_lr=official_or_matlab_lr, forward=forward_chop, metric=score_standard),
+        Protocol("bam-legacy", make_lr=pil_bicubic_lr, forward=whole_image, metric=score_bam_legacy),
+    )
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol record called ``name``; ValueError naming the valid ones otherwise."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; valid: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
+    """LR for an HR image as the named protocol makes it (see :class:`Protocol`)."""
+    return get_protocol(protocol).make_lr(hr_path, hr, scale=scale, root=root, cache_dir=cache_dir)
+
+
 def make_forward(
     model: nn.Module,
     *,
@@ -127,8 +209,10 @@ def make_forward(
         with autocast(precision, device):
             return model(t).float()
 
+    protocol_forward = get_protocol(protocol).forward
+
     def core(t: Tensor) -> Tensor:
-        return forward_chop(single, t, scale=scale) if protocol == "chop" else single(t)
+        return protocol_forward(single, t, scale=scale)
 
     @torch.no_grad()
     def run(lr: Tensor) -> Tensor:
@@ -137,34 +221,6 @@ def make_forward(
         return y.cpu()
 
     return run
-
-
-def dataset_name(folder: Path) -> str:
-    """``.../Set5/HR`` and ``.../Set5`` are both called Set5."""
-    return folder.parent.name if folder.name.upper() == "HR" else folder.name
-
-
-def hr_folder(folder: Path) -> Path:
-    if not folder.is_dir():
-        raise DataError(f"data folder {str(folder)!r} does not exist")
-    return folder / "HR" if (folder / "HR").is_dir() else folder
-
-
-def _pil_bicubic_lr(hr: Tensor, scale: int) -> Tensor:
-    arr = to_levels(hr[0]).permute(1, 2, 0).numpy()
-    img = Image.fromarray(arr).resize((arr.shape[1] // scale, arr.shape[0] // scale), Image.BICUBIC)
-    return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
-
-
-def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path, cache_dir: Path | None) -> Tensor:
-    """LR for an HR image: official LR_bicubic file when present, else our imresize (cached in
-    ``cache_dir``, the one LR cache of :mod:`attnsr.data.lr_cache`; None: not cached)."""
-    if protocol == "bam-legacy":
-        return _pil_bicubic_lr(hr, scale)
-    official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
-    if official.is_file():
-        return load_rgb(official)
-    return cached_lr(hr_path, hr, scale=scale, cache_dir=cache_dir)
 
 
 def evaluate_folder(
@@ -178,30 +234,17 @@ def evaluate_folder(
     on_image: Callable[[ImageResult], None] | None = None,
 ) -> DatasetResult:
     """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
-    hr_dir = hr_folder(folder)
-    root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
-    files = list_images(hr_dir)
-    if not files:
-        raise DataError(f"data folder {str(hr_dir)!r} holds no images")
+    proto = get_protocol(protocol)
+    root, hr_dir, files = benchmark_files(folder)
     name = dataset_name(hr_dir)
     results = []
     for path in files:
         hr = mod_crop(load_rgb(path), scale)
-        lr = make_lr(
-            path,
-            hr,
-            scale=scale,
-            protocol=protocol,
-            root=root,
-            cache_dir=cache_dir,
-        )
-        sr = forward(lr)
+        sr = forward(proto.make_lr(path, hr, scale=scale, root=root, cache_dir=cache_dir))
         if save_dir is not None:
             (save_dir / name).mkdir(parents=True, exist_ok=True)
             write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
-        p, s = evaluate_pair(sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard")
+        p, s = proto.metric(sr, hr, scale=scale)
         r = ImageResult(path.stem, p, s)
         results.append(r)
         if on_image:

@@ -214,7 +214,7 @@ def read_image(
             if w * h > max_pixels:
                 raise ImageError(
                     f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
-                    f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)"
+                    f"{max_pixels / 1e6:.1f} MP (raise max_pixels to read it)"
                 )
             im.verify()  # structure/CRC check without decoding pixels (PNG chunks, ...)
         with _open_unguarded(p) as im:

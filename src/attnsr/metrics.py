@@ -20,9 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["METRIC_PROTOCOLS", "crop_border", "evaluate_pair", "psnr", "quantize", "rgb_to_y", "ssim"]
-
-METRIC_PROTOCOLS = ("standard", "bam-legacy")
+__all__ = [
+    "METRICS",
+    "crop_border",
+    "evaluate_pair",
+    "psnr",
+    "quantize",
+    "rgb_to_y",
+    "score_bam_legacy",
+    "score_standard",
+    "ssim",
+]
 
 _Y_COEF = (65.481, 128.553, 24.966)  # BT.601, R,G,B in [0,1] -> Y in [16, 235]
 _Y_COEF_LEGACY = (64.738, 129.057, 25.064)  # coefficients used by the BAM reference code
@@ -131,24 +139,42 @@ def ssim(sr: Tensor, hr: Tensor, *, border: int = 0, y_channel: bool = True, leg
     return ssim_map.mean(dim=(1, 2, 3))
 
 
-def evaluate_pair(sr: Tensor, hr: Tensor, *, scale: int, protocol: str = "standard") -> tuple[float, float]:
-    """PSNR (dB) and SSIM of one SR/HR pair under a named evaluation protocol.
-
-    ``sr``, ``hr``: 1×3×H×W RGB in [0, 1] (``sr`` may be unclamped; it is moved to ``hr``'s device).
-    ``standard``: SR quantised to 8 bits, BT.601 Y (0-255, unrounded), ``scale`` pixels cropped.
-    ``bam-legacy``: no quantisation, legacy Y coefficients, ``scale`` pixels cropped.
-    """
-    if protocol not in METRIC_PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(METRIC_PROTOCOLS)}")
+def _score(sr: Tensor, hr: Tensor, *, scale: int, legacy: bool) -> tuple[float, float]:
     _check_4d(sr, "sr")
     _check_4d(hr, "hr")
     if sr.shape != hr.shape:
         raise ValueError(f"sr and hr shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
     if sr.shape[0] != 1:
         raise ValueError(f"evaluate_pair takes one image pair (N=1), got N={sr.shape[0]}")
-    legacy = protocol == "bam-legacy"
     sr = sr.to(device=hr.device, dtype=torch.float64)
     if not legacy:
         sr = quantize(sr)
     kw = {"border": scale, "y_channel": True, "legacy": legacy}
     return float(psnr(sr, hr, **kw)[0]), float(ssim(sr, hr, **kw)[0])
+
+
+def score_standard(sr: Tensor, hr: Tensor, *, scale: int) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of one pair, standard metric: SR quantised to 8 bits, BT.601 Y (0-255,
+    unrounded), ``scale`` pixels cropped.
+
+    ``sr``, ``hr``: 1×3×H×W RGB in [0, 1] (``sr`` may be unclamped; it is moved to ``hr``'s device).
+    """
+    return _score(sr, hr, scale=scale, legacy=False)
+
+
+def score_bam_legacy(sr: Tensor, hr: Tensor, *, scale: int) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of one pair as the BAM reference code scores it: no quantisation, legacy Y
+    coefficients, ``scale`` pixels cropped. Same inputs as :func:`score_standard`."""
+    return _score(sr, hr, scale=scale, legacy=True)
+
+
+# The metrics by name; an evaluation protocol (attnsr.evaluate.PROTOCOLS) names the one it uses.
+METRICS = {"standard": score_standard, "bam-legacy": score_bam_legacy}
+
+
+def evaluate_pair(sr: Tensor, hr: Tensor, *, scale: int, protocol: str = "standard") -> tuple[float, float]:
+    """PSNR (dB) and SSIM of one SR/HR pair under a metric named in :data:`METRICS`
+    (``standard``: :func:`score_standard`; ``bam-legacy``: :func:`score_bam_legacy`)."""
+    if protocol not in METRICS:
+        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(METRICS)}")
+    return METRICS[protocol](sr, hr, scale=scale)

@@ -84,7 +84,7 @@ def cpu_info() -> CpuInfo:
 def _warn_emulated_bf16() -> None:
     log.warning(
         "bf16 asked for, but this CPU (%s) has no native bf16 (AMX or AVX512-BF16): it will run several times "
-        "slower than fp32; use --precision auto or fp32",
+        "slower than fp32; use precision 'auto' or 'fp32'",
         cpu_info().describe(),
     )
 

@@ -143,13 +143,18 @@ def start_process(cfg: TrainConfig) -> Process:
     return Process(device, dist.get_rank(), dist.get_world_size())
 
 
+def holds_run(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` already holds a run (its checkpoint), which only a resume may continue."""
+    return (Path(out_dir) / CHECKPOINT).exists()
+
+
 def prepare_out_dir(cfg: TrainConfig, *, resume: bool, main: bool) -> Path:
     """The run folder; a fresh run refuses one that already holds a checkpoint."""
     out = Path(cfg.out_dir)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        if not resume and (out / CHECKPOINT).exists():
-            raise ConfigError(f"{str(out)!r} already holds a run; pass --resume or choose another out_dir")
+        if not resume and holds_run(out):
+            raise ConfigError(f"{str(out)!r} already holds a run; resume it or choose another out_dir")
     return out
 
 

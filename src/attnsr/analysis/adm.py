@@ -19,6 +19,8 @@ from ..errors import AttnsrError
 from .figures import new_figure, save_figure
 from .hooks import adm_block_names, capture_attention, eval_forward
 
+TOP_K = 4  # most enhanced / most suppressed maps shown (A2N Fig. 7)
+
 
 @dataclass
 class AdmStats:
@@ -41,6 +43,14 @@ class AdmStats:
             }
             for j, (b, col) in enumerate(zip(self.blocks, self.w_att.T))
         ]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: ``blocks``, ``summary`` and ``w_att`` as {image: [w_att per block]}."""
+        return {
+            "blocks": self.blocks,
+            "summary": self.summary(),
+            "w_att": {n: row.tolist() for n, row in zip(self.images, self.w_att)},
+        }
 
 
 def adm_weights(
@@ -70,9 +80,13 @@ class AdmMap:
     w_att: float
     mask: np.ndarray  # channel-mean attention mask, h×w
 
+    def to_dict(self) -> dict:
+        """JSON-ready: every field but the mask."""
+        return {"image": self.image, "block": self.block, "w_att": self.w_att}
+
 
 def extreme_maps(
-    model: nn.Module, images: Mapping[str, Tensor], stats: AdmStats, *, k: int = 4
+    model: nn.Module, images: Mapping[str, Tensor], stats: AdmStats, *, k: int = TOP_K
 ) -> tuple[list[AdmMap], list[AdmMap]]:
     """The ``k`` (image, block) pairs with the highest w_att and the ``k`` with the lowest, with their
     channel-mean masks (recomputed for just those images)."""

@@ -106,6 +106,12 @@ class CorrelationResult:
                 )
         return out
 
+    def to_dict(self) -> dict:
+        """JSON-ready: ``images``, ``mean`` (:meth:`rows`) and ``per_image`` r as
+        {module: {"feature/filter": [r per image]}} (NaN where a mask has no spatial extent)."""
+        per_image = {b.name: {f"{feat}/{f}": v for (feat, f), v in b.r.items()} for b in self.blocks}
+        return {"images": self.images, "mean": self.rows(), "per_image": per_image}
+
 
 def correlate_attention(
     model: nn.Module,

@@ -8,9 +8,8 @@ from pathlib import Path
 from torch import Tensor
 
 from ..data.imresize import bicubic_downsample, mod_crop
-from ..errors import DataError
-from ..evaluate import hr_folder, make_lr
-from ..io import list_images, load_rgb
+from ..evaluate import PROTOCOLS, benchmark_files
+from ..io import load_rgb
 
 
 def benchmark_images(
@@ -22,14 +21,11 @@ def benchmark_images(
     when the folder has one, else MATLAB bicubic of ``hr`` (the standard protocol). Both 1×3×H×W float
     RGB in [0, 1].
     """
-    hr_dir = hr_folder(Path(folder))
-    root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
-    files = list_images(hr_dir)
-    if not files:
-        raise DataError(f"data folder {str(hr_dir)!r} holds no images")
+    root, _, files = benchmark_files(Path(folder))
+    make_lr = PROTOCOLS["standard"].make_lr
     for path in files[:limit]:
         hr = mod_crop(load_rgb(path), scale)
-        yield path.stem, hr, make_lr(path, hr, scale=scale, protocol="standard", root=root, cache_dir=None)
+        yield path.stem, hr, make_lr(path, hr, scale=scale, root=root, cache_dir=None)
 
 
 def image_input(path: str | Path, *, scale: int, is_hr: bool) -> tuple[Tensor | None, Tensor]:

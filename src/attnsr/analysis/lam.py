@@ -1,4 +1,7 @@
-"""Local Attribution Maps (LAM) and the Diffusion Index (DI).
+"""Local Attribution Maps (LAM) and the Diffusion Index (DI): the path, the detector, the attribution.
+
+Figures are in :mod:`.lam_figures`, the crop set of A2N Table 7 (manifest, DI over a set) in
+:mod:`.lam_crops`.
 
 Method: J. Gu, C. Dong, "Interpreting Super-Resolution Networks with Local Attribution Maps",
 CVPR 2021 (arXiv:2011.11036); official code github.com/X-Lowlevel-Vision/LAM_Demo. Used by A2N
@@ -35,27 +38,17 @@ Deviations and choices, each deliberate:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data.imresize import bicubic_downsample, imresize
-from ..errors import AttnsrError, DataError
-from ..io import list_images, load_rgb, to_levels
-from ..metrics import evaluate_pair
-from ..settings import expand
-from .figures import new_figure, save_figure
+from ..errors import AttnsrError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +57,8 @@ STEPS = 50
 KERNEL_SIZE = 9
 GINI_OFFSET = 1e-7
 DETECTOR_EPS = 1e-12
-MANIFEST_PATH = Path(__file__).parent / "manifests" / "lam_urban100_150.json"
+WINDOW_SIZE = 16  # HR pixels, the window side of A2N Fig. 8 and Table 7
+BATCH_SIZE = 10  # path points per forward/backward
 
 
 @dataclass(frozen=True)
@@ -73,12 +67,12 @@ class Window:
 
     row: int
     col: int
-    height: int = 16
-    width: int = 16
+    height: int = WINDOW_SIZE
+    width: int = WINDOW_SIZE
 
     @classmethod
     def parse(cls, text: str) -> Window:
-        """``"ROW,COL"`` (16×16), ``"ROW,COL,SIZE"`` or ``"ROW,COL,H,W"``."""
+        """``"ROW,COL"`` (``WINDOW_SIZE`` square), ``"ROW,COL,SIZE"`` or ``"ROW,COL,H,W"``."""
         parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
         try:
             nums = [int(p) for p in parts]
@@ -217,7 +211,8 @@ class LamResult:
     """LAM of one image and window.
 
     ``attribution``: C×h×w float64 LAM; ``map``: h×w M in [0, 1]; ``sr``: 1×C×H×W model output for the
-    image itself (unclamped); ``nan_gradients``: number of NaN gradient entries set to zero over the path.
+    image itself (unclamped); ``nan_gradients``: number of NaN gradient entries set to zero over the path;
+    ``sigma``, ``steps``: the path it was computed on.
     """
 
     window: Window
@@ -228,6 +223,13 @@ class LamResult:
     nan_gradients: int
     sr: Tensor
     seconds: float = 0.0
+    sigma: float = SIGMA
+    steps: int = STEPS
+
+    def to_dict(self) -> dict:
+        """The result's numbers, JSON-ready: every field but the tensors, ``window`` as [row, col, h, w]."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not isinstance(getattr(self, f.name), Tensor)}
+        return {**out, "window": list(astuple(self.window))}
 
 
 def local_attribution_map(
@@ -238,7 +240,7 @@ def local_attribution_map(
     sigma: float = SIGMA,
     steps: int = STEPS,
     kernel_size: int = KERNEL_SIZE,
-    batch_size: int = 10,
+    batch_size: int = BATCH_SIZE,
     eps: float = DETECTOR_EPS,
     device: torch.device | str | None = None,
 ) -> LamResult:
@@ -288,259 +290,6 @@ def local_attribution_map(
         nan_gradients=nan_count,
         sr=sr.float().cpu(),
         seconds=time.perf_counter() - start,
+        sigma=sigma,
+        steps=steps,
     )
-
-
-# -------------------------------------------------------------------------------------- rendering
-
-
-def saliency_image(lam: Tensor | np.ndarray, *, scale: int) -> np.ndarray:
-    """The official LAM colouring: ``seismic`` at ``0.5 + 0.5·M``, ×``scale`` nearest → (H, W, 3) uint8."""
-    import matplotlib
-
-    m = np.asarray(lam, dtype=np.float64)
-    rgba = matplotlib.colormaps["seismic"](0.5 + 0.5 * m)
-    rgb = (255 * rgba[..., :3]).astype(np.uint8)
-    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
-
-
-def _to_hwc_uint8(img: Tensor) -> np.ndarray:
-    return to_levels(img[0].detach().float()).permute(1, 2, 0).numpy()
-
-
-def blend_image(lam: Tensor | np.ndarray, lr: Tensor, *, scale: int, alpha: float = 0.5) -> np.ndarray:
-    """``saliency`` blended ``alpha`` : ``1 − alpha`` over the bicubic-upscaled LR (1×3×h×w) → uint8."""
-    sal = saliency_image(lam, scale=scale).astype(np.float64)
-    up = _to_hwc_uint8(imresize(lr.detach().float(), scale=scale)).astype(np.float64)
-    return np.clip(np.round((1 - alpha) * sal + alpha * up), 0, 255).astype(np.uint8)
-
-
-def plot_lam(
-    path: str | Path, *, lr: Tensor, result: LamResult, scale: int, hr: Tensor | None = None, title: str | None = None
-) -> Path:
-    """Paper-style figure: HR (or bicubic LR) with the window box, LAM map, blend, SR → PNG at ``path``."""
-    from matplotlib.patches import Rectangle
-
-    w = result.window
-    ref = hr if hr is not None else imresize(lr.float(), scale=scale)
-    panels = [
-        ("HR" if hr is not None else "bicubic LR", _to_hwc_uint8(ref)),
-        ("LAM", saliency_image(result.map, scale=scale)),
-        (f"LAM over LR, DI {result.di:.2f}", blend_image(result.map, lr, scale=scale)),
-        ("SR", _to_hwc_uint8(result.sr)),
-    ]
-    fig = new_figure((4 * len(panels), 4.4))
-    for i, (label, img) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        ax.imshow(img, interpolation="nearest")
-        if i in (0, 3):
-            ax.add_patch(Rectangle((w.col - 0.5, w.row - 0.5), w.width, w.height, fill=False, edgecolor="red", lw=1.5))
-        ax.set_title(label)
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    return save_figure(fig, path, dpi=100)
-
-
-# --------------------------------------------------------------------------- the 150-crop set
-
-
-def _sha16(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def _edge_energy(gray: np.ndarray) -> float:
-    """Mean gradient magnitude (forward differences) of a 2-D array — texture, not flat sky."""
-    dv = gray[1:, :-1] - gray[:-1, :-1]
-    dh = gray[:-1, 1:] - gray[:-1, :-1]
-    return float(np.sqrt(dv * dv + dh * dh).mean())
-
-
-def pick_window(
-    gray: np.ndarray, rng: np.random.Generator, *, window: int = 16, candidates: int = 8, margin: int = 32
-) -> tuple[int, int]:
-    """Top-left (row, col) of the most textured of ``candidates`` random ``window``² windows at least
-    ``margin`` pixels inside the 2-D image ``gray`` (edge energy over the window and its +1 neighbours)."""
-    h, w = gray.shape
-    if min(h, w) < 2 * margin + window + 1:
-        raise DataError(f"a {w}x{h} image is too small for a {window}px window {margin}px inside")
-    rows = rng.integers(margin, h - margin - window + 1, size=candidates)
-    cols = rng.integers(margin, w - margin - window + 1, size=candidates)
-    energies = [_edge_energy(gray[r : r + window + 1, c : c + window + 1]) for r, c in zip(rows, cols)]
-    k = int(np.argmax(energies))
-    return int(rows[k]), int(cols[k])
-
-
-def build_lam_manifest(
-    hr_dir: str | Path,
-    *,
-    count: int = 150,
-    crop: int = 256,
-    window: int = 16,
-    scale: int = 4,
-    seed: int = 0,
-    candidates: int = 8,
-    margin: int = 32,
-    source: str | None = None,
-) -> dict:
-    """A deterministic set of ``count`` HR crops with one LAM window each.
-
-    Rule (seeded by ``seed``): images are visited in a random permutation, cycling (150 crops from
-    Urban100's 100 images: 50 images give two). For each crop, ``candidates`` top-left positions on the
-    ``scale`` grid are drawn and the one with the most edge energy (mean gradient magnitude of the
-    channel-mean HR) is kept; then ``candidates`` window positions at least ``margin`` pixels inside
-    the crop are drawn and the most textured one is kept — LAM on a flat window says nothing. Crop *i*
-    depends only on the seed and the images, so a shorter ``count`` gives a prefix of the longer set.
-    """
-    folder = Path(hr_dir)
-    files = list_images(folder)
-    if not files:
-        raise DataError(f"folder {str(folder)!r} holds no images")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(files))
-    crops = []
-    cache: dict[int, np.ndarray] = {}
-    for i in range(count):
-        idx = int(order[i % len(files)])
-        if idx not in cache:
-            cache = {idx: load_rgb(files[idx])[0].mean(dim=0).numpy().astype(np.float64)}
-        gray = cache[idx]
-        h, w = gray.shape
-        if h < crop or w < crop:
-            raise DataError(f"{files[idx].name} is {w}x{h}, smaller than the {crop}x{crop} crop")
-        tops = rng.integers(0, (h - crop) // scale + 1, size=candidates) * scale
-        lefts = rng.integers(0, (w - crop) // scale + 1, size=candidates) * scale
-        energies = [_edge_energy(gray[t : t + crop, s : s + crop]) for t, s in zip(tops, lefts)]
-        k = int(np.argmax(energies))
-        top, left = int(tops[k]), int(lefts[k])
-        patch = gray[top : top + crop, left : left + crop]
-        row, col = pick_window(patch, rng, window=window, candidates=candidates, margin=margin)
-        crops.append(
-            {"id": i, "file": files[idx].name, "box": [top, left, crop, crop], "window": [row, col, window, window]}
-        )
-    used = sorted({c["file"] for c in crops})
-    return {
-        "name": f"lam_{folder.parent.name if folder.name == 'HR' else folder.name}_{count}".lower(),
-        "source": source or str(folder),
-        "scale": scale,
-        "crop": crop,
-        "window": window,
-        "seed": seed,
-        "candidates": candidates,
-        "margin": margin,
-        "rule": "attnsr.analysis.lam.build_lam_manifest: box = [top, left, height, width] of the HR crop, "
-        "window = [row, col, height, width] inside the crop (HR pixels); LR = MATLAB bicubic 1/scale of the crop",
-        "sha256_16": {f: _sha16(folder / f) for f in used},
-        "crops": crops,
-    }
-
-
-def manifest_json(manifest: dict) -> str:
-    """The manifest as JSON text, one crop per line (readable diffs)."""
-    head = {k: v for k, v in manifest.items() if k != "crops"}
-    body = json.dumps(head, indent=1)[:-2]
-    crops = ",\n".join("  " + json.dumps(c) for c in manifest["crops"])
-    return f'{body},\n "crops": [\n{crops}\n ]\n}}\n'
-
-
-def load_manifest(path: str | Path | None = None) -> dict:
-    """Read a LAM crop manifest (default: the committed 150-crop Urban100 set)."""
-    p = Path(path) if path is not None else MANIFEST_PATH
-    if not p.is_file():
-        raise DataError(f"LAM manifest {str(p)!r} does not exist")
-    try:
-        manifest = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"LAM manifest {str(p)!r} is not valid JSON ({exc.msg})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("crops"), list):
-        raise DataError(f"LAM manifest {str(p)!r} has no 'crops' list")
-    return manifest
-
-
-def manifest_crops(
-    manifest: dict, hr_dir: str | Path | None = None, *, limit: int | None = None, verify: bool = True
-) -> Iterator[tuple[dict, Tensor]]:
-    """Yield ``(entry, hr_crop)`` (1×3×crop×crop in [0, 1]) for the manifest's crops, in order.
-
-    ``hr_dir`` defaults to the manifest's ``source`` (``${shared}`` expanded). With ``verify`` a source
-    image whose sha256 differs from the manifest's raises :class:`DataError`.
-    """
-    folder = Path(hr_dir) if hr_dir is not None else expand(manifest["source"])
-    if not folder.is_dir():
-        raise DataError(f"LAM source folder {str(folder)!r} does not exist")
-    current: tuple[str, Tensor] | None = None
-    for entry in manifest["crops"][:limit]:
-        name = entry["file"]
-        if current is None or current[0] != name:
-            path = folder / name
-            if not path.is_file():
-                raise DataError(f"LAM crop {entry['id']}: {str(path)!r} does not exist")
-            want = manifest.get("sha256_16", {}).get(name)
-            if verify and want and _sha16(path) != want:
-                raise DataError(f"{str(path)!r} differs from the image the manifest was built from (sha256)")
-            current = (name, load_rgb(path))
-        top, left, h, w = entry["box"]
-        img = current[1]
-        if top + h > img.shape[-2] or left + w > img.shape[-1]:
-            raise DataError(f"LAM crop {entry['id']}: box {entry['box']} outside {name} {tuple(img.shape[-2:])}")
-        yield entry, img[..., top : top + h, left : left + w].contiguous()
-
-
-@dataclass
-class LamCropResult:
-    id: int
-    file: str
-    window: list[int]
-    di: float
-    gini: float
-    psnr: float
-    nan_gradients: int
-    seconds: float
-
-
-@dataclass
-class LamSetResult:
-    """DI and PSNR (standard protocol, Y, ``scale`` border) over a crop set; means over crops."""
-
-    di: float
-    psnr: float
-    crops: list[LamCropResult] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"di": self.di, "psnr": self.psnr, "crops": [asdict(c) for c in self.crops]}
-
-
-def evaluate_lam_set(
-    model: nn.Module,
-    manifest: dict,
-    *,
-    scale: int,
-    hr_dir: str | Path | None = None,
-    limit: int | None = None,
-    batch_size: int = 10,
-    device: torch.device | str | None = None,
-    on_crop: Callable[[LamCropResult], None] | None = None,
-) -> LamSetResult:
-    """LAM DI and PSNR of ``model`` over a manifest's crops (LR = MATLAB bicubic of each HR crop).
-
-    PSNR: standard protocol (SR rounded to 8 bits, BT.601 Y, ``scale`` pixels cropped), per crop.
-    """
-    if manifest.get("scale", scale) != scale:
-        log.warning("manifest was built for x%s, evaluating x%d", manifest.get("scale"), scale)
-    results = []
-    for entry, hr in manifest_crops(manifest, hr_dir, limit=limit):
-        lr = bicubic_downsample(hr, scale)
-        res = local_attribution_map(model, lr, Window(*entry["window"]), batch_size=batch_size, device=device)
-        p, _ = evaluate_pair(res.sr, hr, scale=scale)
-        r = LamCropResult(
-            entry["id"], entry["file"], list(entry["window"]), res.di, res.gini, p, res.nan_gradients, res.seconds
-        )
-        results.append(r)
-        log.info("LAM crop %d (%s): DI %.3f PSNR %.3f in %.1fs", r.id, r.file, r.di, r.psnr, r.seconds)
-        if on_crop:
-            on_crop(r)
-    if not results:
-        raise DataError("the LAM manifest selects no crops")
-    di = float(np.mean([r.di for r in results]))
-    finite = [r.psnr for r in results if math.isfinite(r.psnr)]
-    return LamSetResult(di=di, psnr=float(np.mean(finite)) if finite else math.inf, crops=results)

@@ -23,6 +23,7 @@ from ..models.a2n_analysis import TABLE2_SETTINGS, table2_settings
 from .hooks import block_attention, disable_attention, trunk_blocks
 
 SETTING_NAMES = tuple(TABLE2_SETTINGS)
+SWITCHING_PROTOCOLS = ("standard", "chop")  # those of A2N's own numbers (of attnsr.evaluate.PROTOCOLS)
 
 
 def parse_setting(text: str, num_blocks: int) -> tuple[int, ...]:

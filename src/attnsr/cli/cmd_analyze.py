@@ -7,11 +7,16 @@ import argparse
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 from tqdm import tqdm
 
+from ..analysis import lam_crops
+from ..analysis.adm import TOP_K
+from ..analysis.lam import BATCH_SIZE, SIGMA, STEPS, WINDOW_SIZE
+from ..analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS
 from ..errors import AttnsrError
 from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
@@ -78,10 +83,10 @@ def _add_hook_tools(tools) -> None:
     t.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders")
     t.add_argument(
         "--settings",
-        default="all;none;front;back;interleaved",
+        default=";".join(SETTING_NAMES),
         help="';'-separated settings: names or block lists like 1,3,5 or 1-5 (blocks keeping attention)",
     )
-    t.add_argument("--protocol", choices=("standard", "chop"), default="standard")
+    t.add_argument("--protocol", choices=SWITCHING_PROTOCOLS, default=SWITCHING_PROTOCOLS[0])
     t.add_argument("--json", type=Path)
     t.add_argument("--csv", type=Path)
     t.add_argument("--markdown", type=Path)
@@ -92,7 +97,7 @@ def _add_hook_tools(tools) -> None:
     _model_args(t)
     t.add_argument("--data", required=True, help="folder of HR images (DIR or DIR/HR)")
     t.add_argument("--limit", type=int)
-    t.add_argument("--top", type=int, default=4, help="how many most enhanced / suppressed maps")
+    t.add_argument("--top", type=int, default=TOP_K, help="how many most enhanced / suppressed maps")
     t.add_argument("--plot", type=Path, help="violin plot of w_att per block (PNG)")
     t.add_argument("--maps", type=Path, help="most enhanced / suppressed attention maps (PNG)")
     t.add_argument("--json", type=Path)
@@ -106,10 +111,11 @@ def _add_lam_tools(tools) -> None:
     t = tools.add_parser("lam", help="Local Attribution Map and Diffusion Index of one window (A2N Fig. 8)")
     _model_args(t)
     t.add_argument("--image", required=True, help="HR image (its MATLAB-bicubic downscale is the input)")
-    t.add_argument("--window", required=True, help="HR window ROW,COL[,SIZE] or ROW,COL,H,W (default size 16)")
-    t.add_argument("--sigma", type=float, default=1.2)
-    t.add_argument("--steps", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=10, help="path points per forward/backward")
+    window_help = f"HR window ROW,COL[,SIZE] or ROW,COL,H,W (default size {WINDOW_SIZE})"
+    t.add_argument("--window", required=True, help=window_help)
+    t.add_argument("--sigma", type=float, default=SIGMA)
+    t.add_argument("--steps", type=int, default=STEPS)
+    t.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="path points per forward/backward")
     t.add_argument("--json", type=Path, help='write {"di": ..., "gini": ...} here')
     t.add_argument("-o", "--output", type=Path, help="paper-style figure (PNG)")
     t.set_defaults(run=run_lam)
@@ -119,7 +125,7 @@ def _add_lam_tools(tools) -> None:
     t.add_argument("--manifest", type=Path, help="crop manifest (default: the committed 150-crop set)")
     t.add_argument("--data", type=Path, help="folder of the manifest's HR images (default: its source)")
     t.add_argument("--limit", type=int, help="only the first N crops")
-    t.add_argument("--batch-size", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     t.add_argument("--json", type=Path)
     t.add_argument("--csv", type=Path)
     t.add_argument("--no-progress", action="store_true")
@@ -128,12 +134,13 @@ def _add_lam_tools(tools) -> None:
     t = tools.add_parser("lam-manifest", help="(re)build a deterministic LAM crop manifest from HR images")
     t.add_argument("--data", required=True, type=Path, help="folder of HR images (e.g. Urban100/HR)")
     t.add_argument("--source", help="the source path to record (e.g. ${shared}/data/Urban100/HR)")
-    t.add_argument("--count", type=int, default=150)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--crop", type=int, default=256)
-    t.add_argument("--scale", type=int, default=4)
-    t.add_argument("--window", type=int, default=16, help="window side (HR pixels)")
-    t.add_argument("--margin", type=int, default=32, help="least distance of a window from the crop border")
+    t.add_argument("--count", type=int, default=lam_crops.CROP_COUNT)
+    t.add_argument("--seed", type=int, default=lam_crops.CROP_SEED)
+    t.add_argument("--crop", type=int, default=lam_crops.CROP_SIZE)
+    t.add_argument("--scale", type=int, default=lam_crops.CROP_SCALE)
+    t.add_argument("--window", type=int, default=WINDOW_SIZE, help="window side (HR pixels)")
+    margin_help = "least distance of a window from the crop border"
+    t.add_argument("--margin", type=int, default=lam_crops.MARGIN, help=margin_help)
     t.add_argument("-o", "--output", type=Path, required=True)
     t.set_defaults(run=run_lam_manifest)
 
@@ -200,15 +207,7 @@ def run_correlation(args: argparse.Namespace) -> int:
     )
     _write(args.markdown, markdown(headers, cells))
     if args.json:
-        per_image = {b.name: {f"{feat}/{f}": v for (feat, f), v in b.r.items()} for b in res.blocks}
-        _write(
-            args.json,
-            json.dumps(
-                {"model": model.arch, "images": res.images, "mean": rows, "per_image": per_image},
-                indent=2,
-                allow_nan=True,
-            ),
-        )
+        _write(args.json, json.dumps({"model": model.arch, **res.to_dict()}, indent=2, allow_nan=True))
     if args.plot:
         plot_correlation(res, args.plot, title=f"{model.arch['name']} x{scale}, {len(images)} images")
     return 0
@@ -241,21 +240,7 @@ def run_switching(args: argparse.Namespace) -> int:
     _write(args.markdown, markdown(headers, rows))
     _write(
         args.json,
-        json.dumps(
-            {
-                "model": model.arch,
-                "protocol": args.protocol,
-                "results": [
-                    {
-                        "setting": r.setting,
-                        "enabled": list(r.enabled),
-                        "datasets": [{"dataset": d.dataset, "psnr": d.psnr, "ssim": d.ssim} for d in r.datasets],
-                    }
-                    for r in res
-                ],
-            },
-            indent=2,
-        ),
+        json.dumps({"model": model.arch, "protocol": args.protocol, "results": [asdict(r) for r in res]}, indent=2),
     )
     return 0
 
@@ -296,11 +281,9 @@ def run_adm(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "model": model.arch,
-                "blocks": stats.blocks,
-                "summary": summary,
-                "w_att": {n: row.tolist() for n, row in zip(stats.images, stats.w_att)},
-                "enhanced": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in enhanced],
-                "suppressed": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in suppressed],
+                **stats.to_dict(),
+                "enhanced": [m.to_dict() for m in enhanced],
+                "suppressed": [m.to_dict() for m in suppressed],
             },
             indent=2,
         ),
@@ -310,7 +293,8 @@ def run_adm(args: argparse.Namespace) -> int:
 
 def run_lam(args: argparse.Namespace) -> int:
     from ..analysis.images import image_input
-    from ..analysis.lam import Window, local_attribution_map, plot_lam
+    from ..analysis.lam import Window, local_attribution_map
+    from ..analysis.lam_figures import plot_lam
 
     model = load_model(args)
     scale = model.arch["scale"]
@@ -333,19 +317,7 @@ def run_lam(args: argparse.Namespace) -> int:
     )
     _write(
         args.json,
-        json.dumps(
-            {
-                "di": res.di,
-                "gini": res.gini,
-                "nan_gradients": res.nan_gradients,
-                "image": str(args.image),
-                "window": [window.row, window.col, window.height, window.width],
-                "model": model.arch,
-                "sigma": args.sigma,
-                "steps": args.steps,
-            },
-            indent=2,
-        ),
+        json.dumps({**res.to_dict(), "image": str(args.image), "model": model.arch}, indent=2),
     )
     if args.output:
         plot_lam(
@@ -360,11 +332,9 @@ def run_lam(args: argparse.Namespace) -> int:
 
 
 def run_lam_set(args: argparse.Namespace) -> int:
-    from ..analysis.lam import evaluate_lam_set, load_manifest
-
     model = load_model(args)
     scale = model.arch["scale"]
-    manifest = load_manifest(args.manifest)
+    manifest = lam_crops.load_manifest(args.manifest)
     total = len(manifest["crops"][: args.limit])
     bar = tqdm(total=total, desc="lam", unit="crop", disable=args.no_progress, leave=False)
 
@@ -373,7 +343,7 @@ def run_lam_set(args: argparse.Namespace) -> int:
         bar.set_postfix(di=f"{r.di:.2f}", psnr=f"{r.psnr:.2f}")
 
     start = time.perf_counter()
-    res = evaluate_lam_set(
+    res = lam_crops.evaluate_lam_set(
         model,
         manifest,
         scale=scale,
@@ -392,7 +362,7 @@ def run_lam_set(args: argparse.Namespace) -> int:
     _write(
         args.json,
         json.dumps(
-            {"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds, **res.to_dict()}, indent=2
+            {"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds, **asdict(res)}, indent=2
         ),
     )
     _write(
@@ -417,9 +387,7 @@ def run_lam_set(args: argparse.Namespace) -> int:
 
 
 def run_lam_manifest(args: argparse.Namespace) -> int:
-    from ..analysis.lam import build_lam_manifest, manifest_json
-
-    manifest = build_lam_manifest(
+    manifest = lam_crops.build_lam_manifest(
         args.data,
         count=args.count,
         seed=args.seed,
@@ -429,6 +397,6 @@ def run_lam_manifest(args: argparse.Namespace) -> int:
         margin=args.margin,
         source=args.source,
     )
-    _write(args.output, manifest_json(manifest))
+    _write(args.output, lam_crops.manifest_json(manifest))
     print(f"{len(manifest['crops'])} crops from {len(manifest['sha256_16'])} images -> {args.output}")
     return 0

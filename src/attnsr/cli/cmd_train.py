@@ -7,6 +7,7 @@ import argparse
 from tqdm import tqdm
 
 from ..config import load_config
+from ..errors import AttnsrError
 
 
 def add_parser(sub) -> None:
@@ -28,9 +29,11 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..train import train
+    from ..train import holds_run, train
 
     cfg = load_config(args.config, args.overrides)
+    if not args.resume and holds_run(cfg.out_dir):
+        raise AttnsrError(f"{cfg.out_dir!r} already holds a run; add --resume to continue it or choose another out_dir")
     logging.getLogger("attnsr").setLevel(logging.INFO)
     bar = None
 
