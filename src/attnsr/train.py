@@ -330,6 +330,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
             "training on %s, CPU %s, %d threads, precision %s (asked: %s)",
             *(proc.device, cpu, environment["threads"], precision, cfg.precision),
         )
+        state.history.append({"iteration": state.iteration, "environment": environment})  # one per (re)start
 
     model.train()
     while state.iteration < cfg.iterations:
