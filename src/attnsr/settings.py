@@ -2,6 +2,8 @@
 
 ``ATTNSR_SHARED``: the read-only folder with benchmark data and official checkpoints; default
 ``../shared`` next to the repository (checked relative to the working directory, then the source tree).
+``ATTNSR_CACHE``: the project's cache folder (downloaded weights, LR images made on the fly); default the
+user's cache folder (``$XDG_CACHE_HOME/attnsr``, else ``~/.cache/attnsr``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ def shared_root() -> Path:
         if candidate.is_dir():
             return candidate
     return (_REPO_ROOT / ".." / "shared").resolve()
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$ATTNSR_CACHE``, else ``$XDG_CACHE_HOME/attnsr``, else ``~/.cache/attnsr``."""
+    env = os.environ.get("ATTNSR_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "attnsr"
 
 
 def expand(path: str) -> Path:

@@ -38,7 +38,8 @@ def _ramp(start: int, end: int, prev_end: int | None, next_start: int | None, sc
     return w
 
 
-def _convert(x: Tensor, dtype: torch.dtype) -> Tensor:
+def to_levels(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """SR float [0,1] → ``dtype``: uint8 0–255 or int32 0–65535 levels (clamped, rounded); floats as they are."""
     if dtype == torch.uint8:
         return (x.clamp(0, 1) * 255).round().to(torch.uint8)
     if dtype == torch.int32:  # 16-bit levels (torch has no uint16 arithmetic on every build)
@@ -91,6 +92,6 @@ def tiled_forward(
                 on_tile()
         final = ys[i + 1] * scale if i + 1 < len(ys) else H
         n = final - top
-        out[0, :, top:final] = _convert(acc[:, :n] / wacc[:, :n], out_dtype)
+        out[0, :, top:final] = to_levels(acc[:, :n] / wacc[:, :n], out_dtype)
         acc, wacc, top = acc[:, n:].clone(), wacc[:, n:].clone(), final
     return out
