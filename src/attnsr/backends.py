@@ -89,9 +89,9 @@ def model_digest(model: nn.Module) -> str:
     """sha256 of a model's architecture record and weights (names, dtypes, shapes and bytes)."""
     h = hashlib.sha256(json.dumps(getattr(model, "arch", {}), sort_keys=True).encode())
     for name, value in model.state_dict().items():
-        t = value.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        flat = value.detach().cpu().reshape(-1).clone()  # a fresh 1-D copy: row-major bytes whatever the layout
+        h.update(flat.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
