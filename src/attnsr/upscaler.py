@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .backends import Runner, build_runner, file_runner, resolve_backend, resolve_backend_precision
+from .backends import Runner, build_runner, file_runner, model_digest, resolve_backend, resolve_backend_precision
 from .errors import AttnsrError, ModelError
 from .registry import create_model
 from .tiling import tiled_forward, to_levels
@@ -168,8 +168,6 @@ class Upscaler:
 def _cache_key(model, weights) -> tuple:
     """What identifies a model for the cache: a module by identity and weights, a file by path and mtime."""
     if isinstance(model, nn.Module):
-        from .backends import model_digest
-
         return ("module", id(model), model_digest(model))
     if weights is not None:
         stat = Path(weights).stat() if Path(weights).is_file() else None
