@@ -151,8 +151,12 @@ def test_backends_match_pytorch_fp32(tiny, backend, tile):
     """Every backend gives PyTorch fp32's pixels (within 1e-4), whole and tiled (fixed tile shapes)."""
     x = torch.rand(3, 40, 36, generator=torch.Generator().manual_seed(2))
     ref = attnsr.Upscaler(tiny, scale=2, backend="torch", precision="fp32", tile=tile)(x)
-    out = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32", tile=tile)(x)
+    up = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32", tile=tile)
+    out = up(x)
     assert out.shape == ref.shape and (out - ref).abs().max().item() <= 1e-4
+    kept = out.clone()
+    up(torch.rand_like(x))
+    assert torch.equal(out, kept), "a result never shares the runtime's output buffer with the next call"
 
 
 def test_auto_rule(monkeypatch):

@@ -2,7 +2,8 @@
 
 A *runner* maps an LR tile (1×3×h×w float RGB in [0, 1], NCHW, CPU) to its SR tile (1×3×(h·s)×(w·s) float,
 unclamped, on the CPU or the torch device). Every runner accepts any height and width, so whole images and
-fixed-size tiles (:mod:`attnsr.tiling`) run through the same one.
+fixed-size tiles (:mod:`attnsr.tiling`) run through the same one. The SR tile may be the runtime's own output
+buffer (no copy of a 1280×720 frame): it is the caller's to read or modify until the runner's next call.
 
 ``auto`` picks, by a rule measured on a 2-core AMD EPYC (AVX2) with A2N ×4, 320×180 → 1280×720
 (``benchmarks/upscale_speed.py``, ``benchmarks/results/upscale_speed.json``):
@@ -175,7 +176,7 @@ def openvino_runner(path: str | Path, *, precision: str = "fp32", threads: int |
 
     def run(x: Tensor) -> Tensor:
         request.infer({0: np.ascontiguousarray(x.detach().cpu().float().numpy())})
-        return torch.from_numpy(request.get_output_tensor(0).data.copy())
+        return torch.from_numpy(request.get_output_tensor(0).data)  # valid until the next call
 
     return run
 

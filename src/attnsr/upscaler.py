@@ -41,6 +41,9 @@ MIN_TILE = 16
 # anything further is refused as the wrong range (0–255 floats).
 FLOAT_SLACK = 0.05
 CACHED_UPSCALERS = 4
+# numpy level dtypes → the levels tensor the SR comes back as (16-bit levels travel as int32).
+LEVEL_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.int32}
+SIXTEEN_BIT_MODES = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2"}  # PIL mode → numpy byte order
 SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample.png"
 
 
@@ -90,13 +93,14 @@ def upscale_tensor(
     if tile_px == "auto":
         tile_px = 0 if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE
     if tile_px == 0 or (h <= tile_px and w <= tile_px):
-        out = to_levels(run(lr).float().cpu(), out_dtype)
+        sr = run(lr).float().cpu()  # may be the runtime's buffer: levels in place, floats copied out by clamp
+        out = sr.clamp(0, 1).to(out_dtype) if out_dtype.is_floating_point else to_levels(sr, out_dtype)
         if on_tile:
             on_tile()
-    else:
-        overlap = min(OVERLAP, (tile_px - 1) // 2)
-        out = tiled_forward(run, lr, scale=scale, tile=tile_px, overlap=overlap, out_dtype=out_dtype, on_tile=on_tile)
-    return out.clamp(0, 1) if out.is_floating_point() else out
+        return out
+    overlap = min(OVERLAP, (tile_px - 1) // 2)
+    out = tiled_forward(run, lr, scale=scale, tile=tile_px, overlap=overlap, out_dtype=out_dtype, on_tile=on_tile)
+    return out.clamp_(0, 1) if out.is_floating_point() else out
 
 
 def _check_scale(model_scale: int, scale: int) -> None:
@@ -224,7 +228,7 @@ def _upscale_tensor_image(image: Tensor, upscaler: Upscaler) -> Tensor:
         frames = [upscaler.upscale_tensor(frame[None].cpu().float().clamp(0, 1)) for frame in x]
     else:
         raise AttnsrError(f"unsupported tensor dtype {image.dtype}; use uint8 (0-255) or float in [0,1]")
-    out = torch.cat(frames).to(device=image.device, dtype=image.dtype)
+    out = (frames[0] if len(frames) == 1 else torch.cat(frames)).to(device=image.device, dtype=image.dtype)
     return out[0] if image.dim() == 3 else out
 
 
@@ -251,16 +255,18 @@ def _upscale_array(arr: np.ndarray, upscaler: Upscaler) -> np.ndarray:
         raise AttnsrError(f"expected HxW, HxWx1, HxWx3 or HxWx4, got shape {arr.shape}")
     rgb = np.repeat(plane, 3, axis=2) if plane.shape[2] == 1 else plane[..., :3]
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    sr = upscaler.upscale_tensor(x)[0].permute(1, 2, 0).numpy()
-    if plane.shape[2] == 4:
-        alpha = _bicubic_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[0], sr.shape[1])
-        sr = np.concatenate([sr, alpha.numpy()[..., None]], axis=2)
+    # Colour images get their levels straight from the SR tensor (one pass, no float HxWx3 copy in numpy);
+    # gray ones average the float channels first.
+    out_dtype = torch.float32 if gray else LEVEL_DTYPES.get(arr.dtype, torch.float32)
+    sr = upscaler.upscale_tensor(x, out_dtype=out_dtype)[0]  # 3×H×W
     if gray:
-        sr = sr[..., :3].mean(axis=2)
-        sr = sr if arr.ndim == 2 else sr[..., None]
-    if peak == 1.0:
-        return sr.astype(arr.dtype)
-    return np.round(sr * peak).astype(arr.dtype)
+        sr = to_levels(sr.mean(dim=0, keepdim=True), LEVEL_DTYPES.get(arr.dtype, torch.float32))
+    if plane.shape[2] == 4:
+        alpha = _bicubic_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[-2], sr.shape[-1])
+        sr = torch.cat([sr, to_levels(alpha[None], sr.dtype)])
+    out = sr.permute(1, 2, 0).contiguous().numpy()  # H×W×C
+    out = out[..., 0] if arr.ndim == 2 else out
+    return out if out.dtype == arr.dtype else out.astype(arr.dtype)
 
 
 def _bicubic_plane(plane: Tensor, height: int, width: int) -> Tensor:
@@ -268,9 +274,6 @@ def _bicubic_plane(plane: Tensor, height: int, width: int) -> Tensor:
     import torch.nn.functional as F
 
     return F.interpolate(plane[None, None], size=(height, width), mode="bicubic", align_corners=False)[0, 0].clamp(0, 1)
-
-
-SIXTEEN_BIT_MODES = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2"}
 
 
 def _upscale_pil(img, upscaler: Upscaler):
