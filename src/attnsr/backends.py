@@ -175,8 +175,9 @@ def openvino_runner(path: str | Path, *, precision: str = "fp32", threads: int |
     request = compiled.create_infer_request()
 
     def run(x: Tensor) -> Tensor:
-        request.infer({0: np.ascontiguousarray(x.detach().cpu().float().numpy())})
-        return torch.from_numpy(request.get_output_tensor(0).data)  # valid until the next call
+        feed = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        # Shared: OpenVINO reads ``feed`` and returns its own output buffer (valid until the next call), no copies.
+        return torch.from_numpy(request.infer({0: feed}, share_inputs=True, share_outputs=True)[0])
 
     return run
 
