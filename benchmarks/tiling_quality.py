@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from attnsr.backends import torch_runner
 from attnsr.data.imresize import bicubic_downsample, mod_crop
 from attnsr.io import list_images, load_rgb
 from attnsr.metrics import evaluate_pair, psnr
 from attnsr.settings import shared_root
-from attnsr.upscale import load_model, make_runner, upscale_tensor
+from attnsr.upscaler import load_model, upscale_tensor
 
 
 def main() -> None:
@@ -28,10 +29,10 @@ def main() -> None:
     ap.add_argument("--a2n-weights")
     args = ap.parse_args()
     root = shared_root()
-    pan = make_runner(
+    pan = torch_runner(
         load_model("pan", scale=4, weights=root / "weights" / "official" / "pan_x4.pth"), precision="fp32"
     )
-    a2n = make_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="auto")
+    a2n = torch_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="auto")
     out: dict = {"pan_tiled_vs_whole_psnr": {}, "a2n_benchmark": {}}
     tiles = [0, *args.tiles]
     for ds in args.datasets:

@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/upscale_memory.py [--size 4000x3000]
 Writes a synthetic photo-like PNG, runs the CLI in a child process and reads the child's peak resident
-set size (ru_maxrss). Writes benchmarks/results/upscale_memory.json.
+set size (ru_maxrss). Records the backend and precision the CLI reports (``--backend auto`` by default) and
+the CPU. Writes benchmarks/results/upscale_memory.json.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from attnsr.precision import cpu_info
 
 Image.MAX_IMAGE_PIXELS = None  # the output is 16000x12000 on purpose
 
@@ -51,7 +54,10 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = Image.open(tmp / "out.png").size if proc.returncode == 0 else None
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     result = {
+        "cpu": cpu_info().as_dict(),
+        "cli_summary": summary,
         "input": [w, h],
         "output": out,
         "returncode": proc.returncode,

@@ -12,9 +12,18 @@ from PIL import Image
 
 import attnsr
 from attnsr import save_weights
-from attnsr.export import export_onnx, onnx_runner
+from attnsr.backends import onnxruntime_runner, torch_runner
+from attnsr.export import export_onnx, onnx_arch
 from attnsr.metrics import psnr
-from attnsr.upscale import make_runner, upscale, upscale_tensor
+from attnsr.upscaler import upscale, upscale_tensor
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_folder(tmp_path_factory):
+    """Exported models go to a temporary cache folder (the CLI children inherit it), never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTNSR_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +160,7 @@ def test_api_returns_the_same_kind(tiny):
 def test_tiled_equals_whole_for_pan():
     torch.manual_seed(0)
     model = attnsr.create_model("pan", scale=2, num_blocks=2).eval()
-    run = make_runner(model, precision="fp32")
+    run = torch_runner(model, precision="fp32")
     x = torch.rand(1, 3, 70, 90)
     whole = upscale_tensor(x, run, scale=2, tile=0)
     tiled = upscale_tensor(x, run, scale=2, tile=32)
@@ -161,7 +170,8 @@ def test_tiled_equals_whole_for_pan():
 def test_onnx_matches_torch(tmp_path):
     torch.manual_seed(0)
     model = attnsr.create_model("a2n", scale=3, num_blocks=2).eval()
-    run, arch = onnx_runner(export_onnx(model, tmp_path / "m.onnx"))
+    path = export_onnx(model, tmp_path / "m.onnx")
+    run, arch = onnxruntime_runner(path), onnx_arch(path)
     assert arch["name"] == "a2n" and arch["scale"] == 3
     for shape in ((1, 3, 17, 29), (1, 3, 40, 24)):  # dynamic height and width
         x = torch.rand(shape)

@@ -1,16 +1,19 @@
-"""ONNX export with dynamic height and width, and an onnxruntime runner with the torch contract."""
+"""Model export for deployment: ONNX with dynamic batch, height and width, and OpenVINO IR (.xml + .bin).
+
+Both take and give float RGB in [0, 1], NCHW (input ``lr``, output ``sr``); both store the architecture
+record (``attnsr_arch``, JSON) so an exported file says what it upscales. Files are written atomically.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from .errors import AttnsrError
 
@@ -22,7 +25,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, sample_s
 
     Written atomically; the architecture record is stored in the ONNX metadata (``attnsr_arch``).
     """
-    import json
+    import onnx
 
     path = Path(path)
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
@@ -45,8 +48,6 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, sample_s
                     "sr": {0: "batch", 2: "out_height", 3: "out_width"},
                 },
             )
-        import onnx
-
         proto = onnx.load(tmp)
         meta = proto.metadata_props.add()
         meta.key, meta.value = "attnsr_arch", json.dumps(getattr(model, "arch", {}))
@@ -58,26 +59,37 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, sample_s
     return path
 
 
-def onnx_runner(path: str | Path, *, threads: int | None = None) -> tuple[Callable[[Tensor], Tensor], dict]:
-    """(run, arch) for an exported model: ``run`` maps a 1×3×h×w float tensor to the SR tensor."""
-    import json
+def onnx_arch(path: str | Path) -> dict:
+    """The architecture record stored in an ONNX file by :func:`export_onnx` (``{}`` when absent)."""
+    import onnx
 
     try:
-        import onnxruntime as ort
-    except ImportError:
-        raise AttnsrError("the onnxruntime backend needs `pip install onnxruntime`") from None
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise AttnsrError(f"cannot load ONNX model {str(path)!r}: {str(exc).splitlines()[0][:160]}") from None
-    meta = sess.get_modelmeta().custom_metadata_map
-    arch = json.loads(meta.get("attnsr_arch", "{}"))
+        raise AttnsrError(f"cannot read ONNX model {str(path)!r}: {str(exc).splitlines()[0][:160]}") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return json.loads(meta.get("attnsr_arch", "{}"))
 
-    def run(x: Tensor) -> Tensor:
-        out = sess.run(["sr"], {"lr": np.ascontiguousarray(x.detach().cpu().float().numpy())})[0]
-        return torch.from_numpy(out)
 
-    return run, arch
+def export_openvino(model: nn.Module, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` as OpenVINO IR: ``path`` (.xml) and the weights beside it (same name, .bin).
+
+    Converted from the ONNX export (dynamic batch, height and width), weights kept in fp32 (OpenVINO's
+    default would compress them to fp16). Refuses existing files unless ``overwrite``.
+    """
+    import openvino as ov
+
+    path = Path(path)
+    if path.suffix != ".xml":
+        raise AttnsrError(f"an OpenVINO IR path ends in .xml, not {path.name!r}")
+    targets = (path.with_suffix(".bin"), path)  # the .bin first: a complete .xml implies its weights
+    if not overwrite and any(t.exists() for t in targets):
+        raise AttnsrError(f"'{path}' exists (allow overwriting to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
+        ov_model = ov.convert_model(export_onnx(model, Path(tmp) / "model.onnx"))
+        ov_model.set_rt_info(json.dumps(getattr(model, "arch", {})), ["attnsr_arch"])
+        ov.save_model(ov_model, Path(tmp) / "model.xml", compress_to_fp16=False)
+        for target in targets:
+            os.replace(Path(tmp) / f"model{target.suffix}", target)
+    return path

@@ -38,11 +38,16 @@ def _ramp(start: int, end: int, prev_end: int | None, next_start: int | None, sc
     return w
 
 
-def _convert(x: Tensor, dtype: torch.dtype) -> Tensor:
+def to_levels(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """SR float [0,1] → ``dtype``: uint8 0–255 or int32 0–65535 levels (clamped, rounded); floats as they are.
+
+    ``x`` is consumed: the levels are computed in place (a 1280×720 frame costs a pass per operation, and
+    fresh allocations of that size cost page faults), so pass a tensor nobody else reads.
+    """
     if dtype == torch.uint8:
-        return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+        return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
     if dtype == torch.int32:  # 16-bit levels (torch has no uint16 arithmetic on every build)
-        return (x.clamp(0, 1) * 65535).round().to(torch.int32)
+        return x.clamp_(0, 1).mul_(65535).round_().to(torch.int32)
     return x.to(dtype)
 
 
@@ -91,6 +96,6 @@ def tiled_forward(
                 on_tile()
         final = ys[i + 1] * scale if i + 1 < len(ys) else H
         n = final - top
-        out[0, :, top:final] = _convert(acc[:, :n] / wacc[:, :n], out_dtype)
+        out[0, :, top:final] = to_levels(acc[:, :n] / wacc[:, :n], out_dtype)
         acc, wacc, top = acc[:, n:].clone(), wacc[:, n:].clone(), final
     return out

@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..backends import BACKENDS
 from ..errors import AttnsrError, ImageError
 from ..io import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_min_size, list_images, read_image, write_image
 from ..precision import PRECISIONS
-from ..upscale import DEFAULT_MODEL, _bicubic_plane, make_runner, sample_image, upscale_tensor
+from ..upscaler import DEFAULT_MODEL, Upscaler, _bicubic_plane, parse_tile, sample_image
 from .model_args import add_model_arguments, model_from_args
 
 MIN_SIDE = 2
@@ -28,7 +29,12 @@ def add_parser(sub) -> None:
     p.add_argument("--tile", default="auto", help="tile size in LR pixels, 0 for whole image, or auto")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto: openvino on the CPU when installed, else onnxruntime, else torch; torch on CUDA",
+    )
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
     p.add_argument(
         "--format",
@@ -73,37 +79,11 @@ def output_path(src: Path, *, output: Path | None, single: bool, scale: int, fmt
     return output / name
 
 
-def make_backend(args: argparse.Namespace):
-    """The tile runner for --backend: torch (any precision/device) or onnxruntime (fp32, CPU)."""
-    if args.backend == "onnxruntime":
-        from ..export import export_onnx, onnx_runner
-
-        if args.weights and str(args.weights).endswith(".onnx"):
-            run, arch = onnx_runner(args.weights)
-            if arch.get("scale", args.scale) != args.scale:
-                raise AttnsrError(f"ONNX model {args.weights!r} upscales x{arch['scale']}, not x{args.scale}")
-            return run
-        model = model_from_args(args, default_model=DEFAULT_MODEL)
-        import tempfile
-
-        tmp = Path(tempfile.mkdtemp(prefix="attnsr-onnx-")) / "model.onnx"
-        return onnx_runner(export_onnx(model, tmp))[0]
-    model = model_from_args(args, default_model=DEFAULT_MODEL)
-    if getattr(model, "scale", args.scale) != args.scale:
-        raise AttnsrError(f"the model upscales x{model.scale}, not x{args.scale}")
-    return make_runner(model, precision=args.precision, device=args.device)
-
-
 def run(args: argparse.Namespace) -> int:
     items = list(args.inputs) + ([str(sample_image())] if args.sample else [])
     if not items:
         raise AttnsrError("give at least one INPUT (file, folder or glob), or --sample")
-    tile: int | str = args.tile
-    if tile != "auto":
-        try:
-            tile = int(tile)
-        except ValueError:
-            raise AttnsrError(f"--tile must be a number of pixels or auto, not {args.tile!r}") from None
+    tile = parse_tile(args.tile)
     files = expand_inputs(items)
     single = len(files) == 1
     targets = [output_path(f, output=args.output, single=single, scale=args.scale, fmt=args.fmt) for f in files]
@@ -116,14 +96,23 @@ def run(args: argparse.Namespace) -> int:
             args.output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ImageError(f"cannot create output folder '{args.output}': {exc.strerror}") from None
-    run = make_backend(args)
+    onnx_file = args.weights is not None and str(args.weights).lower().endswith(".onnx")
+    upscaler = Upscaler(
+        args.model if onnx_file else model_from_args(args, default_model=DEFAULT_MODEL),
+        scale=args.scale,
+        weights=args.weights if onnx_file else None,
+        backend=args.backend,
+        precision=args.precision,
+        device=args.device,
+        tile=tile,
+    )
     bar = tqdm(total=len(files), unit="img", disable=args.no_progress or single)
     t0, pixels = time.perf_counter(), 0
     for src, dst in zip(files, targets):
         rgb, alpha, info = read_image(src, max_pixels=args.max_pixels)
         check_min_size(info, MIN_SIDE)
         deep = info.bit_depth == 16 and dst.suffix.lower() in (".png", ".tif", ".tiff")
-        sr = upscale_tensor(rgb, run, scale=args.scale, tile=tile, out_dtype=torch.int32 if deep else torch.uint8)
+        sr = upscaler.upscale_tensor(rgb, out_dtype=torch.int32 if deep else torch.uint8)
         del rgb
         alpha_sr = None
         if alpha is not None:
@@ -137,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     print(
         f"upscaled {len(files)} image{'s' * (len(files) != 1)} x{args.scale} in {dt:.1f}s "
-        f"({pixels / 1e6:.1f} MP written)"
+        f"({pixels / 1e6:.1f} MP written; {upscaler.backend}, {upscaler.precision})"
     )
     return 0
