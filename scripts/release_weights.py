@@ -1,8 +1,9 @@
 """Turn a training run into the package's built-in weights, with a measured record.
 
-Usage: python scripts/release_weights.py runs/a2n_x4_291 [--datasets Set5 Set14 B100 Urban100] [--threads N]
+Usage: python scripts/release_weights.py training/a2n_x2_291 [--datasets Set5 Set14 B100 Urban100] [--threads N]
+       [--use ema|model]
 
-Loads the run's checkpoint (EMA weights when the run kept them), evaluates it under the standard
+Loads the run's checkpoint (its EMA weights when the run kept them, unless ``--use model``), evaluates it under the standard
 protocol (whole image, fp32) on the given benchmark sets, and writes
 src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and a record
 (recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors), plus
@@ -42,13 +43,17 @@ def main() -> None:
     ap.add_argument("run", type=Path)
     ap.add_argument("--datasets", nargs="+", default=["Set5", "Set14", "B100", "Urban100"])
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument(
+        "--use", choices=("ema", "model"), default="ema", help="the run's EMA (when kept) or its raw model weights"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     ck = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     arch = ck["arch"]
     model = create_model(arch["name"], scale=arch["scale"], **arch.get("options", {}))
-    model.load_state_dict(ck["ema"] if ck.get("ema") is not None else ck["model"])
+    use = "ema" if args.use == "ema" and ck.get("ema") is not None else "model"
+    model.load_state_dict(ck[use])
     history = ck.get("history", [])
     timed = [h for h in history if "time" in h]
     times = [h["time"] for h in timed]
@@ -79,6 +84,7 @@ def main() -> None:
         "recipe": cfg,
         "training_data": cfg["data"]["train_dirs"],
         "iterations": ck["iteration"],
+        "weights_used": use,
         "batch_size": cfg["data"]["batch_size"],
         "lr_patch": cfg["data"]["patch_size"],
         "precision": sorted({h["precision"] for h in timed if "precision" in h}) or [cfg["precision"]],

@@ -172,3 +172,17 @@ def test_missing_folder_and_unreadable_image_stop_before_work(tmp_path):
 def test_cli_reports_config_error_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "attnsr", "train", "--set", "bogus=1"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "bogus" in proc.stderr
+
+
+def test_ema_decay_warms_up_to_its_target():
+    from attnsr.train import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay(0.999, 500) == pytest.approx(501 / 510)
+    assert ema_decay(0.999, 10**6) == 0.999
+    # after 500 steps practically none of the starting weights is left in the average (not 61%)
+    share = 1.0
+    for i in range(500):
+        share *= ema_decay(0.999, i)
+    assert share < 1e-3
