@@ -340,9 +340,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
         state.history.append({"iteration": state.iteration, "environment": environment})  # one per (re)start
 
     model.train()
+    interval_losses: list[float] = []  # logged as their mean: one batch's loss is too noisy for a curve
     while state.iteration < cfg.iterations:
         t0 = time.perf_counter()
         loss = train_step(state, cfg, proc.device, precision)
+        interval_losses.append(loss)
         state.iteration += 1
         done, lr = state.iteration, state.sched.get_last_lr()[0]
         state.train_seconds += time.perf_counter() - t0
@@ -350,6 +352,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
             if on_step is not None:
                 on_step(StepInfo(done, cfg.iterations, loss, lr, time.perf_counter() - t0))
             if done % cfg.log_every == 0:
+                loss, interval_losses = sum(interval_losses) / len(interval_losses), []
                 state.history.append(
                     {
                         "iteration": done,
