@@ -27,3 +27,8 @@ class DataError(AttnsrError):
 
 class ConfigError(AttnsrError):
     """An unknown configuration key or a value of the wrong type."""
+
+
+class OutputError(AttnsrError):
+    """An output cannot be written: it exists (without overwrite), is a folder, has an unsupported suffix,
+    or its folder is not writable."""

@@ -163,8 +163,21 @@ def make_lr(hr_path: Path, hr: Tensor, *, scale: int, protocol: str, root: Path,
         return _pil_bicubic_lr(hr, scale)
     official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
     if official.is_file():
-        return load_rgb(official)
+        lr = load_rgb(official)
+        want = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+        if tuple(lr.shape[-2:]) != want:
+            raise DataError(
+                f"LR image '{official}' is {lr.shape[-1]}x{lr.shape[-2]}, but its HR image '{hr_path.name}' "
+                f"needs {want[1]}x{want[0]} at x{scale}"
+            )
+        return lr
     return cached_lr(hr_path, hr, scale=scale, cache_dir=cache_dir)
+
+
+def sr_paths(folder: Path, save_dir: Path, *, scale: int) -> list[Path]:
+    """Where :func:`evaluate_folder` saves the SR images of ``folder``'s HR images: ``save_dir/<dataset>/``."""
+    hr_dir = hr_folder(folder)
+    return [save_dir / dataset_name(hr_dir) / f"{path.stem}_x{scale}.png" for path in list_images(hr_dir)]
 
 
 def evaluate_folder(
@@ -175,9 +188,13 @@ def evaluate_folder(
     protocol: str = "standard",
     cache_dir: Path | None = None,
     save_dir: Path | None = None,
+    overwrite: bool = True,
     on_image: Callable[[ImageResult], None] | None = None,
 ) -> DatasetResult:
-    """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images)."""
+    """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images).
+
+    With ``save_dir`` the SR images are written to :func:`sr_paths` (an existing one replaced only with
+    ``overwrite``)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     hr_dir = hr_folder(folder)
@@ -186,8 +203,9 @@ def evaluate_folder(
     if not files:
         raise DataError(f"data folder {str(hr_dir)!r} holds no images")
     name = dataset_name(hr_dir)
+    targets = sr_paths(folder, save_dir, scale=scale) if save_dir is not None else [None] * len(files)
     results = []
-    for path in files:
+    for path, target in zip(files, targets):
         hr = mod_crop(load_rgb(path), scale)
         lr = make_lr(
             path,
@@ -198,9 +216,8 @@ def evaluate_folder(
             cache_dir=cache_dir,
         )
         sr = forward(lr)
-        if save_dir is not None:
-            (save_dir / name).mkdir(parents=True, exist_ok=True)
-            write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
+        if target is not None:
+            write_image(target, sr.clamp(0, 1), overwrite=overwrite, parents=True)
         p, s = evaluate_pair(sr, hr, scale=scale, protocol="bam-legacy" if protocol == "bam-legacy" else "standard")
         r = ImageResult(path.stem, p, s)
         results.append(r)

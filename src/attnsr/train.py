@@ -28,7 +28,9 @@ from torch import nn
 
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
+from .devices import resolve_device
 from .errors import ConfigError, DataError
+from .outputs import check_output_folder
 from .precision import autocast, resolve_precision, run_environment
 from .registry import create_model
 from .settings import expand
@@ -46,12 +48,6 @@ class StepInfo:
     loss: float
     lr: float
     seconds: float  # wall time of this step
-
-
-def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -133,7 +129,7 @@ class TrainState:
 
 def start_process(cfg: TrainConfig) -> Process:
     """The device, and the process group when started by ``torchrun`` with more than one process."""
-    device = _device(cfg)
+    device = resolve_device(cfg.device)
     if not ("RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1):
         return Process(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -143,13 +139,12 @@ def start_process(cfg: TrainConfig) -> Process:
     return Process(device, dist.get_rank(), dist.get_world_size())
 
 
-def prepare_out_dir(cfg: TrainConfig, *, resume: bool, main: bool) -> Path:
-    """The run folder; a fresh run refuses one that already holds a checkpoint."""
-    out = Path(cfg.out_dir)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume and (out / CHECKPOINT).exists():
-            raise ConfigError(f"{str(out)!r} already holds a run; pass --resume or choose another out_dir")
+def check_out_dir(cfg: TrainConfig, *, resume: bool) -> Path:
+    """The run folder, checked before any work and created only once the run starts (so a failed start
+    leaves no empty folder); a fresh run refuses one that already holds a checkpoint."""
+    out = check_output_folder(cfg.out_dir, what="out_dir")
+    if not resume and (out / CHECKPOINT).exists():
+        raise ConfigError(f"{str(out)!r} already holds a run; pass --resume or choose another out_dir")
     return out
 
 
@@ -309,13 +304,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg.precision, proc.device)
-    out = prepare_out_dir(cfg, resume=resume, main=proc.main)
+    out = check_out_dir(cfg, resume=resume)
     sampler, val_dir = build_data(cfg, proc)  # data first: a missing folder or bad image stops before work
     model = build_model(cfg, proc.device, init=not resume)
     state = build_state(cfg, proc, model, sampler, precision)
     if resume:
         resume_state(state, out / CHECKPOINT)
     elif proc.main:
+        out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     writer = open_writer(cfg, out) if proc.main else None
     environment = run_environment(precision, proc.device)

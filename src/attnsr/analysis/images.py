@@ -12,6 +12,17 @@ from ..errors import DataError
 from ..evaluate import hr_folder, make_lr
 from ..io import list_images, load_rgb
 
+MIN_LR_SIDE = 8  # below this a per-image statistic (Pearson r, ADM weight) says nothing about the image
+
+
+def _check_lr_side(name: str, hr: Tensor, *, scale: int, least: int) -> None:
+    """The mod-cropped ``hr`` must give an LR of at least ``least`` pixels a side (one DataError line)."""
+    h, w = hr.shape[-2] // scale, hr.shape[-1] // scale
+    if min(h, w) < least:
+        raise DataError(
+            f"image '{name}' is too small for x{scale}: its LR would be {w}x{h}, at least {least}x{least} is needed"
+        )
+
 
 def benchmark_images(
     folder: str | Path, *, scale: int, limit: int | None = None
@@ -20,7 +31,7 @@ def benchmark_images(
 
     ``hr`` is mod-cropped to a multiple of ``scale``; ``lr`` is the official ``LR_bicubic/X{s}`` file
     when the folder has one, else MATLAB bicubic of ``hr`` (the standard protocol). Both 1×3×H×W float
-    RGB in [0, 1].
+    RGB in [0, 1]. An image whose LR would be under ``MIN_LR_SIDE`` pixels a side raises DataError.
     """
     hr_dir = hr_folder(Path(folder))
     root = hr_dir.parent if hr_dir.name == "HR" else hr_dir
@@ -29,6 +40,7 @@ def benchmark_images(
         raise DataError(f"data folder {str(hr_dir)!r} holds no images")
     for path in files[:limit]:
         hr = mod_crop(load_rgb(path), scale)
+        _check_lr_side(path.name, hr, scale=scale, least=MIN_LR_SIDE)
         yield path.stem, hr, make_lr(path, hr, scale=scale, protocol="standard", root=root, cache_dir=None)
 
 
@@ -39,4 +51,5 @@ def image_input(path: str | Path, *, scale: int, is_hr: bool) -> tuple[Tensor | 
     if not is_hr:
         return None, img
     hr = mod_crop(img, scale)
+    _check_lr_side(Path(path).name, hr, scale=scale, least=1)
     return hr, bicubic_downsample(hr, scale)

@@ -82,17 +82,19 @@ def _close_progress_bars() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    if _may_handle_sigint():
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from now on: clean up, then one line
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
+        if _may_handle_sigint():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # from now on: clean up, then one line
         return int(args.run(args) or 0)
     except (AttnsrError, OSError, KeyboardInterrupt) as exc:
         _close_progress_bars()
-        if args.debug:
+        if debug:
             traceback.print_exc()
         sys.stderr.write(error_line(exc) + "\n")
         return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_ERROR
