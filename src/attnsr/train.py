@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import time
 from collections.abc import Callable
@@ -66,13 +67,34 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch, numpy and Python RNG states as tensors and plain numbers, so that a checkpoint loads with
+    ``torch.load(weights_only=True)`` (a pickled numpy state would not) and serves as ``--weights``."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # MT19937 key: 624 uint32
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+    }
 
 
 def _set_rng_state(state: dict) -> None:
+    """Restore :func:`_rng_state`'s states; also the pickled tuples of checkpoints written before it."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        keys = np_state["keys"].numpy().astype(np.uint32)
+        np_state = ("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+    np.random.set_state(np_state)
+    py_state = state["python"]
+    if isinstance(py_state, dict):
+        py_state = (py_state["version"], tuple(py_state["state"].tolist()), py_state["gauss"])
+    random.setstate(py_state)
 
 
 @torch.no_grad()
@@ -233,7 +255,11 @@ def resume_state(state: TrainState, path: Path) -> None:
     """Restore ``state`` (and the RNGs) from the checkpoint at ``path``."""
     if not path.is_file():
         raise ConfigError(f"nothing to resume: {str(path)!r} does not exist")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # written before the RNG states were tensors: this run's own file
+        log.info("%s predates weights_only checkpoints; reading it as the run's own trusted file", path)
+        ck = torch.load(path, map_location="cpu", weights_only=False)
     state.model.load_state_dict(ck["model"])
     state.opt.load_state_dict(ck["optimizer"])
     state.sched.load_state_dict(ck["scheduler"])
