@@ -1,7 +1,7 @@
 """Exceptions whose message is a complete, one-line explanation for the user.
 
-The CLI catches :class:`AttnsrError` and prints ``error: <message>`` with exit status 2; anything
-else is a bug and keeps its traceback.
+The CLI's one error boundary (:mod:`attnsr.cli.main`) prints :class:`AttnsrError` and ``OSError`` as
+``error: <message>`` with exit status 2; anything else is a bug and keeps its traceback.
 """
 
 
