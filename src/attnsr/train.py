@@ -31,7 +31,7 @@ from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
 from .devices import resolve_device
 from .errors import ConfigError, DataError
-from .outputs import check_output_folder
+from .outputs import check_output_folder, write_text
 from .precision import autocast, resolve_precision, run_environment
 from .registry import create_model
 from .settings import expand
@@ -384,7 +384,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
                     writer.add_scalar("val/psnr", psnr, done)
             if done % cfg.ckpt_every == 0 or done == cfg.iterations:
                 save_checkpoint(state, cfg, out / CHECKPOINT)
-                (out / "history.json").write_text(json.dumps(state.history))
+                write_text(out / "history.json", json.dumps(state.history), overwrite=True)  # atomic
         if proc.distributed:
             dist.barrier()
 
