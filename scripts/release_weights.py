@@ -3,8 +3,8 @@
 Usage: python scripts/release_weights.py training/a2n_x2_291 [--datasets Set5 Set14 B100 Urban100] [--threads N]
        [--use ema|model]
 
-Loads the run's checkpoint (its EMA weights when the run kept them, unless ``--use model``), evaluates it under the standard
-protocol (whole image, fp32) on the given benchmark sets, and writes
+Loads the run's checkpoint (its EMA weights when the run kept them, unless ``--use model``), evaluates it
+under the standard protocol (whole image, fp32) on the given benchmark sets, and writes
 src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and a record
 (recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors), plus
 benchmarks/results/default_<name>_x<scale>.json, and prints the file's WeightRecord entry for RECORDS

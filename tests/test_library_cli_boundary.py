@@ -12,7 +12,7 @@ import pytest
 from attnsr.cli.main import main
 from attnsr.config import load_config
 from attnsr.errors import ConfigError
-from attnsr.train import CHECKPOINT, prepare_out_dir
+from attnsr.train import CHECKPOINT, check_out_dir
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "attnsr"
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
@@ -78,7 +78,7 @@ def test_existing_run_library_error_is_neutral_and_cli_names_resume(tmp_path, ca
     (out / CHECKPOINT).write_bytes(b"")
     cfg = load_config(None, ["model.name=pan", "model.scale=2", f"out_dir={out}"])
     with pytest.raises(ConfigError, match="already holds a run; resume it or choose another out_dir") as exc:
-        prepare_out_dir(cfg, resume=False, main=True)
+        check_out_dir(cfg, resume=False)
     assert not FLAG.search(str(exc.value))
     assert main(["train", "--set", "model.name=pan", "--set", "model.scale=2", "--set", f"out_dir={out}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

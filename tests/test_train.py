@@ -186,3 +186,41 @@ def test_ema_decay_warms_up_to_its_target():
     for i in range(500):
         share *= ema_decay(0.999, i)
     assert share < 1e-3
+
+
+def _pickled_rng(rng: dict) -> dict:
+    """The RNG part of a checkpoint as written before it was stored as tensors (numpy/Python tuples)."""
+    n = rng["numpy"]
+    py = rng["python"]
+    return {
+        "torch": rng["torch"],
+        "numpy": ("MT19937", n["keys"].numpy().astype("uint32"), n["pos"], n["has_gauss"], n["cached_gaussian"]),
+        "python": (py["version"], tuple(py["state"].tolist()), py["gauss"]),
+    }
+
+
+def test_training_checkpoint_loads_weights_only_and_serves_as_weights(data, monkeypatch):
+    """Issue 13.5: an interrupted run has only checkpoint.pt; it loads with weights_only=True and evaluates."""
+    from attnsr.cli.main import main
+
+    train(load_config(None, base_overrides(data, "run", iterations=2)))
+    ckpt = data / "run" / "checkpoint.pt"
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert ck["iteration"] == 2 and isinstance(ck["rng"]["numpy"]["keys"], torch.Tensor)
+    monkeypatch.setenv("ATTNSR_CACHE", str(data / "cache"))
+    assert main(["eval", "--weights", str(ckpt), "--data", str(data / "hr"), "--no-progress"]) == 0
+
+
+def test_resume_reads_an_old_pickled_checkpoint_bit_identically(data):
+    reference = train(load_config(None, base_overrides(data, "ref", iterations=6)))
+    train(load_config(None, base_overrides(data, "old", iterations=4)))
+    ckpt = data / "old" / "checkpoint.pt"
+    ck = torch.load(ckpt, map_location="cpu", weights_only=True)
+    ck["rng"] = _pickled_rng(ck["rng"])
+    torch.save(ck, ckpt)
+    with pytest.raises(Exception, match="[Ww]eights"):  # truly the old format
+        torch.load(ckpt, map_location="cpu", weights_only=True)
+    final = train(load_config(None, base_overrides(data, "old", iterations=6)), resume=True)
+    a, b = load_file(reference), load_file(final)
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resuming an old checkpoint"

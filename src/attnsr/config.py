@@ -9,7 +9,6 @@ is written next to the run's outputs.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .devices import DEVICE_PATTERN
 from .errors import ConfigError
 from .precision import PRECISIONS
 
@@ -93,7 +93,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     stops a run before its data is loaded or its process group started."""
     _check_choice("optim.schedule", cfg.optim.schedule, SCHEDULES)
     _check_choice("precision", cfg.precision, PRECISIONS)
-    if cfg.device != "auto" and re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device) is None:
+    if DEVICE_PATTERN.fullmatch(cfg.device) is None:
         raise ConfigError(f"config key 'device' must be auto, cpu, cuda or cuda:N, not {cfg.device!r}")
     for key in ("iterations", "ckpt_every", "log_every", "data.patch_size", "data.batch_size", "optim.step_size"):
         _check_at_least(key, _get(cfg, key), 1)
@@ -137,6 +137,8 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
     if origin is list:
+        if isinstance(value, str):  # --set data.train_dirs=a,b: a list without brackets the shell would glob
+            value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
         (item,) = typing.get_args(tp)

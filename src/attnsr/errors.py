@@ -1,7 +1,7 @@
 """Exceptions whose message is a complete, one-line explanation for the user.
 
-The CLI catches :class:`AttnsrError` and prints ``error: <message>`` with exit status 2; anything
-else is a bug and keeps its traceback.
+The CLI's one error boundary (:mod:`attnsr.cli.main`) prints :class:`AttnsrError` and ``OSError`` as
+``error: <message>`` with exit status 2; anything else is a bug and keeps its traceback.
 """
 
 
@@ -36,3 +36,12 @@ class DownloadError(CheckpointError):
         super().__init__(message)
         self.url = url
         self.filename = filename
+
+
+class OutputError(AttnsrError):
+    """An output cannot be written: it exists (without overwrite), is a folder, has an unsupported suffix,
+    or its folder is not writable."""
+
+
+class OutputExistsError(OutputError):
+    """An output exists and replacing it was not allowed (the CLI adds how to allow it)."""

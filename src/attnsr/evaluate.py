@@ -140,7 +140,14 @@ def official_or_matlab_lr(hr_path: Path, hr: Tensor, *, scale: int, root: Path, 
     None: not cached). 1×3×h×w float RGB in [0, 1]."""
     official = root / "LR_bicubic" / f"X{scale}" / f"{hr_path.stem}x{scale}.png"
     if official.is_file():
-        return load_rgb(official)
+        lr = load_rgb(official)
+        want = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+        if tuple(lr.shape[-2:]) != want:
+            raise DataError(
+                f"LR image '{official}' is {lr.shape[-1]}x{lr.shape[-2]}, but its HR image '{hr_path.name}' "
+                f"needs {want[1]}x{want[0]} at x{scale}"
+            )
+        return lr
     return cached_lr(hr_path, hr, scale=scale, cache_dir=cache_dir)
 
 
@@ -223,6 +230,12 @@ def make_forward(
     return run
 
 
+def sr_paths(folder: Path, save_dir: Path, *, scale: int) -> list[Path]:
+    """Where :func:`evaluate_folder` saves the SR images of ``folder``'s HR images: ``save_dir/<dataset>/``."""
+    hr_dir = hr_folder(folder)
+    return [save_dir / dataset_name(hr_dir) / f"{path.stem}_x{scale}.png" for path in list_images(hr_dir)]
+
+
 def evaluate_folder(
     forward: Callable[[Tensor], Tensor],
     folder: Path,
@@ -231,19 +244,23 @@ def evaluate_folder(
     protocol: str = "standard",
     cache_dir: Path | None = None,
     save_dir: Path | None = None,
+    overwrite: bool = True,
     on_image: Callable[[ImageResult], None] | None = None,
 ) -> DatasetResult:
-    """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images)."""
+    """Evaluate a forward function on one benchmark folder (``DIR`` or ``DIR/HR`` of HR images).
+
+    With ``save_dir`` the SR images are written to :func:`sr_paths` (an existing one replaced only with
+    ``overwrite``)."""
     proto = get_protocol(protocol)
     root, hr_dir, files = benchmark_files(folder)
     name = dataset_name(hr_dir)
+    targets = sr_paths(folder, save_dir, scale=scale) if save_dir is not None else [None] * len(files)
     results = []
-    for path in files:
+    for path, target in zip(files, targets):
         hr = mod_crop(load_rgb(path), scale)
         sr = forward(proto.make_lr(path, hr, scale=scale, root=root, cache_dir=cache_dir))
-        if save_dir is not None:
-            (save_dir / name).mkdir(parents=True, exist_ok=True)
-            write_image(save_dir / name / f"{path.stem}_x{scale}.png", sr.clamp(0, 1), overwrite=True)
+        if target is not None:
+            write_image(target, sr.clamp(0, 1), overwrite=overwrite, parents=True)
         p, s = proto.metric(sr, hr, scale=scale)
         r = ImageResult(path.stem, p, s)
         results.append(r)

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import time
 from collections.abc import Callable
@@ -30,7 +31,9 @@ from ._factory import create_model
 from ._pretrained import atomic_save, read_checkpoint, save_weights
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
+from .devices import resolve_device
 from .errors import ConfigError, DataError
+from .outputs import check_output_folder, write_text
 from .precision import autocast, resolve_precision, run_environment
 from .settings import expand
 
@@ -46,12 +49,6 @@ class StepInfo:
     loss: float
     lr: float
     seconds: float  # wall time of this step
-
-
-def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -70,13 +67,34 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch, numpy and Python RNG states as tensors and plain numbers, so that a checkpoint loads with
+    ``torch.load(weights_only=True)`` (a pickled numpy state would not) and serves as ``--weights``."""
+    _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # MT19937 key: 624 uint32
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+    }
 
 
 def _set_rng_state(state: dict) -> None:
+    """Restore :func:`_rng_state`'s states; also the pickled tuples of checkpoints written before it."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    np_state = state["numpy"]
+    if isinstance(np_state, dict):
+        keys = np_state["keys"].numpy().astype(np.uint32)
+        np_state = ("MT19937", keys, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+    np.random.set_state(np_state)
+    py_state = state["python"]
+    if isinstance(py_state, dict):
+        py_state = (py_state["version"], tuple(py_state["state"].tolist()), py_state["gauss"])
+    random.setstate(py_state)
 
 
 @torch.no_grad()
@@ -133,7 +151,7 @@ class TrainState:
 
 def start_process(cfg: TrainConfig) -> Process:
     """The device, and the process group when started by ``torchrun`` with more than one process."""
-    device = _device(cfg)
+    device = resolve_device(cfg.device)
     if not ("RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1):
         return Process(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -148,13 +166,12 @@ def holds_run(out_dir: str | Path) -> bool:
     return (Path(out_dir) / CHECKPOINT).exists()
 
 
-def prepare_out_dir(cfg: TrainConfig, *, resume: bool, main: bool) -> Path:
-    """The run folder; a fresh run refuses one that already holds a checkpoint."""
-    out = Path(cfg.out_dir)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if not resume and holds_run(out):
-            raise ConfigError(f"{str(out)!r} already holds a run; resume it or choose another out_dir")
+def check_out_dir(cfg: TrainConfig, *, resume: bool) -> Path:
+    """The run folder, checked before any work and created only once the run starts (so a failed start
+    leaves no empty folder); a fresh run refuses one that already holds a checkpoint."""
+    out = check_output_folder(cfg.out_dir, what="out_dir")
+    if not resume and holds_run(out):
+        raise ConfigError(f"{str(out)!r} already holds a run; resume it or choose another out_dir")
     return out
 
 
@@ -243,7 +260,11 @@ def resume_state(state: TrainState, path: Path) -> None:
     """Restore ``state`` (and the RNGs) from the checkpoint at ``path``."""
     if not path.is_file():
         raise ConfigError(f"nothing to resume: {str(path)!r} does not exist")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # written before the RNG states were tensors: this run's own file
+        log.info("%s predates weights_only checkpoints; reading it as the run's own trusted file", path)
+        ck = torch.load(path, map_location="cpu", weights_only=False)
     state.model.load_state_dict(ck["model"])
     state.opt.load_state_dict(ck["optimizer"])
     state.sched.load_state_dict(ck["scheduler"])
@@ -321,13 +342,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg.precision, proc.device)
-    out = prepare_out_dir(cfg, resume=resume, main=proc.main)
+    out = check_out_dir(cfg, resume=resume)
     sampler, val_dir = build_data(cfg, proc)  # data first: a missing folder or bad image stops before work
     model = build_model(cfg, proc.device, init=not resume)
     state = build_state(cfg, proc, model, sampler, precision)
     if resume:
         resume_state(state, out / CHECKPOINT)
     elif proc.main:
+        out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     writer = open_writer(cfg, out) if proc.main else None
     environment = run_environment(precision, proc.device)
@@ -378,7 +400,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
                     writer.add_scalar("val/psnr", psnr, done)
             if done % cfg.ckpt_every == 0 or done == cfg.iterations:
                 save_checkpoint(state, cfg, out / CHECKPOINT)
-                (out / "history.json").write_text(json.dumps(state.history))
+                write_text(out / "history.json", json.dumps(state.history), overwrite=True)  # atomic
         if proc.distributed:
             dist.barrier()
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import AttnsrError
 from .figures import new_figure, save_figure
 from .heatmaps import select_blocks
 from .hooks import capture_attention, eval_forward
@@ -137,6 +138,8 @@ def correlate_attention(
         log.debug("correlation: %s done", name)
         if on_image:
             on_image(name)
+    if not names:
+        raise AttnsrError("no images given")
     return CorrelationResult(result, names)
 
 

@@ -25,6 +25,7 @@ from .lam import BATCH_SIZE, WINDOW_SIZE, Window, local_attribution_map
 log = logging.getLogger(__name__)
 
 MANIFEST_PATH = Path(__file__).parent / "manifests" / "lam_urban100_150.json"
+CROP_KEYS = ("id", "file", "box", "window")  # what every crop of a manifest names
 # The rule of the committed set (build_lam_manifest's defaults).
 CROP_COUNT = 150
 CROP_SIZE = 256
@@ -148,6 +149,12 @@ def load_manifest(path: str | Path | None = None) -> dict:
         raise DataError(f"LAM manifest {str(p)!r} is not valid JSON ({exc.msg})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("crops"), list):
         raise DataError(f"LAM manifest {str(p)!r} has no 'crops' list")
+    for i, crop in enumerate(manifest["crops"]):
+        missing = [k for k in CROP_KEYS if not isinstance(crop, dict) or k not in crop]
+        if missing:
+            raise DataError(f"LAM manifest {str(p)!r}: crop {i} has no {', '.join(map(repr, missing))}")
+        if any(not isinstance(crop[k], list) or len(crop[k]) != 4 for k in ("box", "window")):
+            raise DataError(f"LAM manifest {str(p)!r}: crop {i} needs a 4-number 'box' and 'window'")
     return manifest
 
 
@@ -159,6 +166,8 @@ def manifest_crops(
     ``hr_dir`` defaults to the manifest's ``source`` (``${shared}`` expanded). With ``verify`` a source
     image whose sha256 differs from the manifest's raises :class:`DataError`.
     """
+    if hr_dir is None and "source" not in manifest:
+        raise DataError("the LAM manifest names no 'source' folder; give the folder of its images")
     folder = Path(hr_dir) if hr_dir is not None else expand(manifest["source"])
     if not folder.is_dir():
         raise DataError(f"LAM source folder {str(folder)!r} does not exist")

@@ -18,8 +18,13 @@ from ..analysis.adm import TOP_K
 from ..analysis.lam import BATCH_SIZE, SIGMA, STEPS, WINDOW_SIZE
 from ..analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS
 from ..errors import AttnsrError
+from ..outputs import check_outputs, write_text
+from .argtypes import device, non_negative_float, non_negative_int, output_file, positive_int
 from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
+
+FIGURE = output_file(".png", ".svg", ".pdf")
+OUTPUTS = ("output", "json", "csv", "markdown", "plot", "maps")  # every file an analyze tool may write
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -31,7 +36,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="model constructor option (YAML value), e.g. num_blocks=2; repeatable",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
 def _blocks(text: str | None) -> list[int] | None:
@@ -43,10 +49,13 @@ def _blocks(text: str | None) -> list[int] | None:
         raise AttnsrError(f"--blocks {text!r} is not a comma-separated list of block numbers") from None
 
 
-def _write(path: Path | None, text: str) -> None:
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text if text.endswith("\n") else text + "\n")
+def check_analyze_outputs(args: argparse.Namespace) -> None:
+    """Every output file of the tool checked under the overwrite rule, before any work."""
+    check_outputs([getattr(args, name, None) for name in OUTPUTS], overwrite=args.overwrite)
+
+
+def _write(args: argparse.Namespace, path: Path | None, text: str) -> None:
+    write_text(path, text, overwrite=args.overwrite)
 
 
 def add_parser(sub) -> None:
@@ -63,18 +72,18 @@ def _add_hook_tools(tools) -> None:
     t.add_argument("--image", required=True, help="the LR input image (with --hr: an HR image to downscale)")
     t.add_argument("--hr", action="store_true", help="--image is HR: feed its MATLAB-bicubic downscale")
     t.add_argument("--blocks", help="1-based trunk blocks, e.g. 1,4,8,16 (default: all)")
-    t.add_argument("-o", "--output", type=Path, required=True, help="figure (PNG)")
+    t.add_argument("-o", "--output", type=FIGURE, required=True, help="figure (PNG, SVG or PDF)")
     t.set_defaults(run=run_heatmap)
 
     t = tools.add_parser("correlation", help="Pearson r of masks with high-pass features per block (A2N Table 1)")
     _model_args(t)
     t.add_argument("--data", required=True, help="folder of HR images (DIR or DIR/HR)")
-    t.add_argument("--limit", type=int, help="use only the first N images")
+    t.add_argument("--limit", type=positive_int, help="use only the first N images")
     t.add_argument("--blocks", help="1-based trunk blocks (default: all)")
-    t.add_argument("--csv", type=Path)
-    t.add_argument("--markdown", type=Path)
-    t.add_argument("--json", type=Path, help="per-image r values too")
-    t.add_argument("--plot", type=Path, help="r against block index (PNG)")
+    t.add_argument("--csv", type=output_file(".csv"))
+    t.add_argument("--markdown", type=output_file(".md"))
+    t.add_argument("--json", type=output_file(".json"), help="per-image r values too")
+    t.add_argument("--plot", type=FIGURE, help="r against block index (PNG)")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_correlation)
 
@@ -87,21 +96,21 @@ def _add_hook_tools(tools) -> None:
         help="';'-separated settings: names or block lists like 1,3,5 or 1-5 (blocks keeping attention)",
     )
     t.add_argument("--protocol", choices=SWITCHING_PROTOCOLS, default=SWITCHING_PROTOCOLS[0])
-    t.add_argument("--json", type=Path)
-    t.add_argument("--csv", type=Path)
-    t.add_argument("--markdown", type=Path)
+    t.add_argument("--json", type=output_file(".json"))
+    t.add_argument("--csv", type=output_file(".csv"))
+    t.add_argument("--markdown", type=output_file(".md"))
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_switching)
 
     t = tools.add_parser("adm", help="ADM weights per block over a dataset; most enhanced/suppressed maps (Fig. 7)")
     _model_args(t)
     t.add_argument("--data", required=True, help="folder of HR images (DIR or DIR/HR)")
-    t.add_argument("--limit", type=int)
-    t.add_argument("--top", type=int, default=TOP_K, help="how many most enhanced / suppressed maps")
-    t.add_argument("--plot", type=Path, help="violin plot of w_att per block (PNG)")
-    t.add_argument("--maps", type=Path, help="most enhanced / suppressed attention maps (PNG)")
-    t.add_argument("--json", type=Path)
-    t.add_argument("--csv", type=Path, help="per-image w_att, one column per block")
+    t.add_argument("--limit", type=positive_int, help="use only the first N images")
+    t.add_argument("--top", type=positive_int, default=TOP_K, help="how many most enhanced / suppressed maps")
+    t.add_argument("--plot", type=FIGURE, help="violin plot of w_att per block (PNG)")
+    t.add_argument("--maps", type=FIGURE, help="most enhanced / suppressed attention maps (PNG)")
+    t.add_argument("--json", type=output_file(".json"))
+    t.add_argument("--csv", type=output_file(".csv"), help="per-image w_att, one column per block")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_adm)
 
@@ -113,35 +122,36 @@ def _add_lam_tools(tools) -> None:
     t.add_argument("--image", required=True, help="HR image (its MATLAB-bicubic downscale is the input)")
     window_help = f"HR window ROW,COL[,SIZE] or ROW,COL,H,W (default size {WINDOW_SIZE})"
     t.add_argument("--window", required=True, help=window_help)
-    t.add_argument("--sigma", type=float, default=SIGMA)
-    t.add_argument("--steps", type=int, default=STEPS)
-    t.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="path points per forward/backward")
-    t.add_argument("--json", type=Path, help='write {"di": ..., "gini": ...} here')
-    t.add_argument("-o", "--output", type=Path, help="paper-style figure (PNG)")
+    t.add_argument("--sigma", type=non_negative_float, default=SIGMA)
+    t.add_argument("--steps", type=positive_int, default=STEPS)
+    t.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="path points per forward/backward")
+    t.add_argument("--json", type=output_file(".json"), help='write {"di": ..., "gini": ...} here')
+    t.add_argument("-o", "--output", type=FIGURE, help="paper-style figure (PNG)")
     t.set_defaults(run=run_lam)
 
     t = tools.add_parser("lam-set", help="mean DI and PSNR over the 150-crop Urban100 LAM set (A2N Table 7)")
     _model_args(t)
     t.add_argument("--manifest", type=Path, help="crop manifest (default: the committed 150-crop set)")
     t.add_argument("--data", type=Path, help="folder of the manifest's HR images (default: its source)")
-    t.add_argument("--limit", type=int, help="only the first N crops")
-    t.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    t.add_argument("--json", type=Path)
-    t.add_argument("--csv", type=Path)
+    t.add_argument("--limit", type=positive_int, help="only the first N crops")
+    t.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    t.add_argument("--json", type=output_file(".json"))
+    t.add_argument("--csv", type=output_file(".csv"))
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_lam_set)
 
     t = tools.add_parser("lam-manifest", help="(re)build a deterministic LAM crop manifest from HR images")
     t.add_argument("--data", required=True, type=Path, help="folder of HR images (e.g. Urban100/HR)")
     t.add_argument("--source", help="the source path to record (e.g. ${shared}/data/Urban100/HR)")
-    t.add_argument("--count", type=int, default=lam_crops.CROP_COUNT)
+    t.add_argument("--count", type=positive_int, default=lam_crops.CROP_COUNT)
     t.add_argument("--seed", type=int, default=lam_crops.CROP_SEED)
-    t.add_argument("--crop", type=int, default=lam_crops.CROP_SIZE)
-    t.add_argument("--scale", type=int, default=lam_crops.CROP_SCALE)
-    t.add_argument("--window", type=int, default=WINDOW_SIZE, help="window side (HR pixels)")
+    t.add_argument("--crop", type=positive_int, default=lam_crops.CROP_SIZE)
+    t.add_argument("--scale", type=int, choices=(2, 3, 4), default=lam_crops.CROP_SCALE)
+    t.add_argument("--window", type=positive_int, default=WINDOW_SIZE, help="window side (HR pixels)")
     margin_help = "least distance of a window from the crop border"
-    t.add_argument("--margin", type=int, default=lam_crops.MARGIN, help=margin_help)
-    t.add_argument("-o", "--output", type=Path, required=True)
+    t.add_argument("--margin", type=non_negative_int, default=lam_crops.MARGIN, help=margin_help)
+    t.add_argument("-o", "--output", type=output_file(".json"), required=True)
+    t.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     t.set_defaults(run=run_lam_manifest)
 
 
@@ -169,6 +179,7 @@ def run_heatmap(args: argparse.Namespace) -> int:
     from ..analysis.heatmaps import attention_heatmaps, plot_heatmaps
     from ..analysis.images import image_input
 
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     _, lr = image_input(args.image, scale=scale, is_hr=args.hr)
@@ -187,6 +198,7 @@ def _images(args, scale: int):
 def run_correlation(args: argparse.Namespace) -> int:
     from ..analysis.correlation import FILTERS, correlate_attention, plot_correlation
 
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     images = _images(args, scale)
@@ -199,15 +211,16 @@ def run_correlation(args: argparse.Namespace) -> int:
     print(f"{model.arch['name']} x{scale}: mean Pearson r of mask vs high-pass feature over {len(images)} images")
     print(table(headers, cells))
     _write(
+        args,
         args.csv,
         to_csv(
             ["block", "module", "feature", *FILTERS, "images"],
             [[r["block"], r["module"], r["feature"], *(r[f] for f in FILTERS), r["images"]] for r in rows],
         ),
     )
-    _write(args.markdown, markdown(headers, cells))
+    _write(args, args.markdown, markdown(headers, cells))
     if args.json:
-        _write(args.json, json.dumps({"model": model.arch, **res.to_dict()}, indent=2, allow_nan=True))
+        _write(args, args.json, json.dumps({"model": model.arch, **res.to_dict()}, indent=2, allow_nan=True))
     if args.plot:
         plot_correlation(res, args.plot, title=f"{model.arch['name']} x{scale}, {len(images)} images")
     return 0
@@ -217,6 +230,7 @@ def run_switching(args: argparse.Namespace) -> int:
     from ..analysis.hooks import trunk_blocks
     from ..analysis.switching import evaluate_switching, parse_setting
 
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     n = len(trunk_blocks(model))
@@ -236,9 +250,10 @@ def run_switching(args: argparse.Namespace) -> int:
     rows = [[r.setting, ",".join(map(str, r.enabled)) or "-", *(f"{d.psnr:.4f}" for d in r.datasets)] for r in res]
     print(f"{model.arch['name']} x{scale}: PSNR (dB, {args.protocol}) with attention only in the given blocks")
     print(table(headers, rows))
-    _write(args.csv, to_csv(headers, rows))
-    _write(args.markdown, markdown(headers, rows))
+    _write(args, args.csv, to_csv(headers, rows))
+    _write(args, args.markdown, markdown(headers, rows))
     _write(
+        args,
         args.json,
         json.dumps({"model": model.arch, "protocol": args.protocol, "results": [asdict(r) for r in res]}, indent=2),
     )
@@ -248,6 +263,7 @@ def run_switching(args: argparse.Namespace) -> int:
 def run_adm(args: argparse.Namespace) -> int:
     from ..analysis.adm import adm_weights, extreme_maps, plot_adm_distribution, plot_extreme_maps
 
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     images = _images(args, scale)
@@ -270,6 +286,7 @@ def run_adm(args: argparse.Namespace) -> int:
         enhanced, suppressed = extreme_maps(model, dict(images), stats, k=args.top)
         plot_extreme_maps(enhanced, suppressed, args.maps, title=title)
     _write(
+        args,
         args.csv,
         to_csv(
             ["image", *(str(j + 1) for j in range(len(stats.blocks)))],
@@ -277,6 +294,7 @@ def run_adm(args: argparse.Namespace) -> int:
         ),
     )
     _write(
+        args,
         args.json,
         json.dumps(
             {
@@ -296,6 +314,7 @@ def run_lam(args: argparse.Namespace) -> int:
     from ..analysis.lam import Window, local_attribution_map
     from ..analysis.lam_figures import plot_lam
 
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     window = Window.parse(args.window)
@@ -316,6 +335,7 @@ def run_lam(args: argparse.Namespace) -> int:
         f"({res.nan_gradients} NaN gradients zeroed, {res.seconds:.1f}s)"
     )
     _write(
+        args,
         args.json,
         json.dumps({**res.to_dict(), "image": str(args.image), "model": model.arch}, indent=2),
     )
@@ -332,6 +352,7 @@ def run_lam(args: argparse.Namespace) -> int:
 
 
 def run_lam_set(args: argparse.Namespace) -> int:
+    check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
     manifest = lam_crops.load_manifest(args.manifest)
@@ -360,12 +381,14 @@ def run_lam_set(args: argparse.Namespace) -> int:
         f"DI {res.di:.3f}  PSNR {res.psnr:.3f} dB  ({seconds / len(res.crops):.1f}s per crop)"
     )
     _write(
+        args,
         args.json,
         json.dumps(
             {"model": model.arch, "manifest": manifest.get("name"), "seconds": seconds, **asdict(res)}, indent=2
         ),
     )
     _write(
+        args,
         args.csv,
         to_csv(
             ["id", "file", "window", "di", "gini", "psnr", "nan_gradients"],
@@ -387,6 +410,7 @@ def run_lam_set(args: argparse.Namespace) -> int:
 
 
 def run_lam_manifest(args: argparse.Namespace) -> int:
+    check_analyze_outputs(args)
     manifest = lam_crops.build_lam_manifest(
         args.data,
         count=args.count,
@@ -397,6 +421,6 @@ def run_lam_manifest(args: argparse.Namespace) -> int:
         margin=args.margin,
         source=args.source,
     )
-    _write(args.output, lam_crops.manifest_json(manifest))
+    _write(args, args.output, lam_crops.manifest_json(manifest))
     print(f"{len(manifest['crops'])} crops from {len(manifest['sha256_16'])} images -> {args.output}")
     return 0

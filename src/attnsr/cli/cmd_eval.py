@@ -10,9 +10,11 @@ from tqdm import tqdm
 
 from ..data.lr_cache import default_lr_cache
 from ..errors import AttnsrError
-from ..evaluate import PROTOCOLS, evaluate_folder, hr_folder, make_forward
+from ..evaluate import PROTOCOLS, evaluate_folder, hr_folder, make_forward, sr_paths
 from ..io import list_images
+from ..outputs import check_output, check_output_folder, check_outputs, write_text
 from ..precision import PRECISIONS, resolve_precision, run_environment
+from .argtypes import device, folder_path, output_file
 from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
 
@@ -24,23 +26,32 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--json", type=Path, help="write {'results': [...]} here")
-    p.add_argument("--markdown", type=Path, help="write a Markdown table here")
-    p.add_argument("--csv", type=Path, help="write a CSV table here")
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--json", type=output_file(".json"), help="write {'results': [...]} here")
+    p.add_argument("--markdown", type=output_file(".md"), help="write a Markdown table here")
+    p.add_argument("--csv", type=output_file(".csv"), help="write a CSV table here")
     p.add_argument("--per-image", action="store_true", help="print per-image results too")
-    p.add_argument("--save-sr", type=Path, metavar="DIR", help="save SR images here")
+    p.add_argument("--save-sr", type=folder_path, metavar="DIR", help="save SR images here (DIR/<dataset>/)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files and SR images")
     p.add_argument(
         "--cache",
-        type=Path,
-        default=default_lr_cache(),
-        help="where LR images made on the fly are cached (default: $ATTNSR_CACHE/lr)",
+        type=folder_path,
+        help="where LR images made on the fly are cached (default: $ATTNSR_CACHE/lr or ~/.cache/attnsr/lr)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 
+def check_eval_outputs(args: argparse.Namespace) -> None:
+    """Every output of ``eval`` (tables, SR folder, LR cache) checked before any work."""
+    check_outputs([args.json, args.markdown, args.csv], overwrite=args.overwrite)
+    args.cache = check_output_folder(args.cache or default_lr_cache(), what="LR cache folder")
+    if args.save_sr:
+        check_output_folder(args.save_sr, what="--save-sr folder")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_eval_outputs(args)
     model = model_from_args(args)
     scale = model.arch["scale"]
     folders = [Path(d) for d in args.data]
@@ -50,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         if n == 0:
             raise AttnsrError(f"data folder {str(f)!r} holds no images")
         counts[f] = n
+        for target in sr_paths(f, args.save_sr, scale=scale) if args.save_sr else ():
+            check_output(target, overwrite=args.overwrite)
     model_precision = resolve_precision(args.precision, args.device)
     forward = make_forward(
         model,
@@ -74,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             protocol=args.protocol,
             cache_dir=args.cache,
             save_dir=args.save_sr,
+            overwrite=args.overwrite,
             on_image=on_image,
         )
         bar.close()
@@ -112,7 +126,5 @@ def run(args: argparse.Namespace) -> int:
         (args.markdown, markdown(headers, rows)),
         (args.csv, to_csv(headers, rows)),
     ):
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text + "\n")
+        write_text(path, text, overwrite=args.overwrite)
     return 0

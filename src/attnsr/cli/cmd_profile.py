@@ -6,31 +6,50 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from .._factory import create_model
 from ..complexity import count_macs, count_parameters, measure_fps, paper_input_size
 from ..errors import AttnsrError
+from ..outputs import check_outputs, write_text
 from ..registry import get_entry
+from .argtypes import device, output_file, positive_int, size_hw
 from .render import markdown, table
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("profile", help="parameters, multiply-adds and FPS vs input size")
     p.add_argument("models", nargs="+", help="registered names; NAME:ATTENTION picks an attention (e.g. imdn:bam)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-    p.add_argument("--sizes", nargs="*", type=int, default=[], help="square input sides for FPS (e.g. 60 100 200)")
-    p.add_argument("--fps-at", default="paper", help="'paper' (the MACs input size) or HxW for the FPS column")
+    p.add_argument(
+        "--sizes", nargs="*", type=positive_int, default=[], help="square input sides for FPS (e.g. 60 100 200)"
+    )
+    p.add_argument("--fps-at", type=_fps_at, default="paper", help="'paper' (the MACs input size) or HxW for FPS")
     p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "fp16"), default=["fp32", "bf16"])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed forwards per figure (median)")
     p.add_argument("--with-bam", action="store_true", help="also profile each model with attention='bam'")
     p.add_argument("--no-fps", action="store_true", help="only parameters and multiply-adds")
-    p.add_argument("--json", type=Path)
-    p.add_argument("--markdown", type=Path)
-    p.add_argument("--plot", type=Path, help="PNG of FPS vs input size")
+    p.add_argument("--json", type=output_file(".json"))
+    p.add_argument("--markdown", type=output_file(".md"))
+    p.add_argument("--plot", type=output_file(*PLOT_SUFFIXES), help="FPS against --sizes (PNG, SVG or PDF)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(run=run)
+
+
+def _fps_at(text: str) -> str | tuple[int, int]:
+    return "paper" if text == "paper" else size_hw(text)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """What cannot be checked one argument at a time, and every output path, before any work."""
+    if args.plot and args.no_fps:
+        raise AttnsrError("--plot draws FPS measurements, which --no-fps turns off; drop one of them")
+    if args.plot and not args.sizes:
+        raise AttnsrError("--plot draws FPS against input size: give the sizes with --sizes (e.g. --sizes 60 120)")
+    check_outputs([args.json, args.markdown, args.plot], overwrite=args.overwrite)
 
 
 def _variants(specs: list[str], with_bam: bool) -> list[tuple[str, str | None]]:
@@ -45,8 +64,7 @@ def _variants(specs: list[str], with_bam: bool) -> list[tuple[str, str | None]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise AttnsrError("--device cuda asked for, but CUDA is not available on this machine")
+    _check_args(args)
     rows, records = [], []
     for name, att in tqdm(_variants(args.models, args.with_bam), desc="models", leave=False):
         model = create_model(name, scale=args.scale, **({"attention": att} if att else {}))
@@ -63,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "fps_vs_size": {},
         }
         if not args.no_fps:
-            at = size if args.fps_at == "paper" else tuple(int(v) for v in args.fps_at.split("x"))
+            at = size if args.fps_at == "paper" else args.fps_at
             rec["fps_input"] = list(at)
             for prec in args.precisions:
                 rec["fps"][prec] = measure_fps(model, size=at, precision=prec, device=args.device, repeats=args.repeats)
@@ -83,24 +101,19 @@ def run(args: argparse.Namespace) -> int:
         )
     headers = ["model", "params", "GMACs", "MACs input", *(f"FPS {p}" for p in args.precisions)]
     print(table(headers, rows))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": args.device, "records": records}, indent=2) + "\n")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown(headers, rows) + "\n")
-    if args.plot and args.sizes and not args.no_fps:
+    payload = json.dumps({"device": args.device, "records": records}, indent=2)
+    write_text(args.json, payload, overwrite=args.overwrite)
+    write_text(args.markdown, markdown(headers, rows), overwrite=args.overwrite)
+    if args.plot:
         _plot(records, args.plot, args.precisions)
     return 0
 
 
 def _plot(records: list[dict], path: Path, precisions: list[str]) -> None:
-    import matplotlib
+    from ..analysis.figures import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure((6, 4))
+    ax = fig.add_subplot()
     for rec in records:
         for prec in precisions:
             pts = rec["fps_vs_size"].get(prec, {})
@@ -112,7 +125,4 @@ def _plot(records: list[dict], path: Path, precisions: list[str]) -> None:
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

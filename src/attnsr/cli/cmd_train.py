@@ -9,9 +9,23 @@ from tqdm import tqdm
 from ..config import load_config
 from ..errors import AttnsrError
 
+EPILOG = """\
+--set values are YAML: --set optim.lr=1e-4 --set data.augment=false --set model.options={num_blocks: 4}
+(quote values holding spaces or braces). A list is comma-separated, with no brackets to quote:
+  --set data.train_dirs=/data/T91/HR,/data/BSD200/HR
+or YAML in quotes (zsh refuses unquoted brackets, every shell splits at spaces):
+  --set 'data.train_dirs=[/data/T91/HR, /data/BSD200/HR]'
+Every key and its type: attnsr/config.py; the recipes in configs/ are examples.
+"""
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model from a config (YAML overrides of the defaults)")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a config (YAML overrides of the defaults)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("config", nargs="?", help="YAML file of overrides (see configs/)")
     p.add_argument(
         "--set",

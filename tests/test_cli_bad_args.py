@@ -1,0 +1,188 @@
+"""Every subcommand of this table over bad arguments (issue 13 items 4, 6, 9, 11): a non-zero exit, exactly
+one ``error:`` line on stderr, no traceback, and no file created or changed — checked on a snapshot of
+the working folder taken before and after each case. Runs in-process (no torch start-up per case)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import attnsr
+from attnsr import save_weights
+from attnsr.cli.main import main
+from attnsr.data.datasets import make_fake_images
+
+LONG = "a" * 300  # a file name over the usual 255-byte limit
+
+CASES = {
+    "eval": [
+        (["--device", "cuda"], "CUDA is not available"),
+        (["--device", "cuda:3"], "CUDA is not available"),
+        (["--device", "banana"], "cpu, cuda or cuda:N"),
+        (["--device", "mps"], "cpu, cuda or cuda:N"),
+        (["--json", "/proc/no/r.json"], "not writable"),
+        (["--json", "afile/r.json"], "is a file, not a folder"),
+        (["--json", "folder.json"], "a folder of that name exists"),
+        (["--json", "exists.json"], "pass --overwrite"),
+        (["--json", "r.txt"], "must end in .json"),
+        (["--csv", "exists.csv"], "pass --overwrite"),
+        (["--markdown", "exists.md"], "pass --overwrite"),
+        (["--markdown", "r.json"], "must end in .md"),
+        (["--save-sr", "afile"], "is a file, not a folder"),
+        (["--save-sr", "/proc/no/sr"], "not writable"),
+        (["--save-sr", "sr"], "sr/ds/img_000_x2.png' exists"),
+        (["--cache", "afile"], "is a file, not a folder"),
+        (["--data", "mismatch"], "needs 16x16 at x2"),
+        (["--data", LONG], "File name too long"),
+        (["--data", "nowhere"], "does not exist"),
+    ],
+    "train": [
+        (["--set", "iterations=-3"], "'iterations' must be at least 1"),
+        (["--set", "data.batch_size=-2"], "'data.batch_size' must be at least 1"),
+        (["--set", "data.batch_size=0"], "'data.batch_size' must be at least 1"),
+        (["--set", "data.patch_size=-5"], "'data.patch_size' must be at least 1"),
+        (["--set", "device=cuda", "--set", "out_dir=run_cuda"], "CUDA is not available"),
+        (["--set", "device=mps"], "'device' must be auto, cpu, cuda or cuda:N"),
+        (["--set", "data.train_dirs=nope", "--set", "data.val_dir=null", "--set", "out_dir=run1"], "does not exist"),
+        (["--set", "out_dir=afile"], "is a file, not a folder"),
+        (["--set", "out_dir=/proc/no/run"], "not writable"),
+        (["missing.yaml"], "does not exist"),
+    ],
+    "analyze heatmap": [
+        (["--image", "tiny.png", "-o", "h.txt"], "must end in .png"),
+        (["--image", "tiny.png", "-o", "/proc/no/h.png"], "not writable"),
+        (["--image", "tiny.png", "-o", "exists.png"], "pass --overwrite"),
+        (["--image", "tiny.png", "-o", "h.png", "--device", "cuda"], "CUDA is not available"),
+        (["--image", f"{LONG}.png", "-o", "h.png"], "File name too long"),
+        (["--image", "missing.png", "-o", "h.png"], "missing.png"),
+    ],
+    "analyze correlation": [
+        (["--data", "ds", "--limit", "0"], "--limit: must be at least 1"),
+        (["--data", "ds", "--limit", "-2"], "--limit: must be at least 1"),
+        (["--data", "tinyds"], "too small for x4"),
+        (["--data", "ds", "--json", "exists.json"], "pass --overwrite"),
+        (["--data", "ds", "--plot", "p.txt"], "must end in .png"),
+        (["--data", "ds", "--csv", "afile/c.csv"], "is a file, not a folder"),
+    ],
+    "analyze switching": [
+        (["--data", "ds", "--json", "exists.json"], "pass --overwrite"),
+        (["--data", "ds", "--markdown", "/proc/no/t.md"], "not writable"),
+        (["--data", "ds", "--device", "cuda"], "CUDA is not available"),
+    ],
+    "analyze adm": [
+        (["--data", "tinyds"], "too small for x4"),
+        (["--data", "ds", "--top", "0"], "--top: must be at least 1"),
+        (["--data", "ds", "--maps", "exists.png"], "pass --overwrite"),
+        (["--data", "ds", "--plot", "p.png", "--maps", "p.png"], "named for two outputs"),
+    ],
+    "analyze lam": [
+        (["--image", "ds/img_000.png", "--window", "4,4", "--steps", "0"], "--steps: must be at least 1"),
+        (["--image", "ds/img_000.png", "--window", "4,4", "--batch-size", "0"], "--batch-size: must be at least 1"),
+        (["--image", "ds/img_000.png", "--window", "4,4", "--sigma", "-1"], "--sigma"),
+        (["--image", "ds/img_000.png", "--window", "4,4", "-o", "exists.png"], "pass --overwrite"),
+    ],
+    "analyze lam-set": [
+        (["--manifest", "no_window.json", "--data", "ds"], "crop 0 has no 'window'"),
+        (["--manifest", "no_source.json"], "no 'source'"),
+        (["--limit", "0"], "--limit: must be at least 1"),
+    ],
+    "analyze lam-manifest": [
+        (["--data", "ds", "--count", "0", "-o", "m.json"], "--count: must be at least 1"),
+        (["--data", "ds", "-o", "exists.json"], "pass --overwrite"),
+        (["--data", "ds", "-o", "m.txt"], "must end in .json"),
+    ],
+    "profile": [
+        (["pan", "--sizes", "0"], "--sizes: must be at least 1"),
+        (["pan", "--sizes", "-5"], "--sizes: must be at least 1"),
+        (["pan", "--fps-at", "banana"], "HxW"),
+        (["pan", "--fps-at", "0x0"], "HxW"),
+        (["pan", "--repeats", "0"], "--repeats: must be at least 1"),
+        (["pan", "--plot", "x.txt"], "must end in .png"),
+        (["pan", "--no-fps", "--plot", "p.png", "--sizes", "8"], "--no-fps"),
+        (["pan", "--plot", "p.png"], "--sizes"),
+        (["pan", "--json", "/proc/no/p.json"], "not writable"),
+        (["pan", "--json", "exists.json"], "pass --overwrite"),
+        (["pan", "--device", "cuda"], "CUDA is not available"),
+        (["no_such_model"], "no_such_model"),
+    ],
+    "models": [
+        (["--bogus"], "--bogus"),
+    ],
+}
+
+MODEL_ARGS = {
+    "eval": ["--weights", "w.safetensors", "--data", "ds", "--no-progress"],
+    "analyze heatmap": ["--model", "a2n", "--scale", "4"],
+    "analyze correlation": ["--model", "a2n", "--scale", "4", "--no-progress"],
+    "analyze switching": ["--model", "a2n", "--scale", "4", "--no-progress"],
+    "analyze adm": ["--model", "a2n", "--scale", "4", "--no-progress"],
+    "analyze lam": ["--model", "a2n", "--scale", "4"],
+    "analyze lam-set": ["--model", "a2n", "--scale", "4", "--no-progress"],
+    "train": ["--no-progress"],
+}
+
+
+def _table():
+    for command, cases in CASES.items():
+        for args, needle in cases:
+            argv = [*command.split(), *MODEL_ARGS.get(command, []), *args]
+            # a later --data wins over the default one (argparse keeps the last)
+            yield pytest.param(argv, needle, id=f"{command}: {' '.join(args)[:60]}")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("work")
+    torch.manual_seed(0)
+    save_weights(attnsr.create_model("pan", scale=2, num_blocks=1), root / "w.safetensors")
+    make_fake_images(root / "ds", count=2, size=(32, 32))
+    (root / "tinyds").mkdir()
+    Image.new("RGB", (3, 3), "gray").save(root / "tinyds" / "a.png")
+    Image.new("RGB", (3, 3), "gray").save(root / "tiny.png")
+    make_fake_images(root / "mismatch" / "HR", count=1, size=(32, 32))
+    (root / "mismatch" / "LR_bicubic" / "X2").mkdir(parents=True)
+    Image.new("RGB", (10, 10)).save(root / "mismatch" / "LR_bicubic" / "X2" / "img_000x2.png")
+    (root / "sr" / "ds").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(root / "sr" / "ds" / "img_000_x2.png")
+    for name in ("exists.json", "exists.csv", "exists.md", "afile"):
+        (root / name).write_text("keep me\n")
+    Image.new("RGB", (4, 4)).save(root / "exists.png")
+    (root / "folder.json").mkdir()
+    crop = {"id": 0, "file": "img_000.png", "box": [0, 0, 32, 32], "window": [8, 8, 8, 8]}
+    (root / "no_window.json").write_text(json.dumps({"crops": [{k: v for k, v in crop.items() if k != "window"}]}))
+    (root / "no_source.json").write_text(json.dumps({"crops": [crop]}))
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    return {
+        str(p.relative_to(root)): (p.is_dir(), None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns))
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "needle"), list(_table()))
+def test_bad_arguments(argv, needle, workdir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("ATTNSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the table is about a machine without CUDA
+    before = snapshot(workdir)
+    code, err = run_main(argv, capsys)  # a traceback would be an exception escaping here
+    assert code not in (0, None), err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in err and "\x1b" not in err
+    assert snapshot(workdir) == before, "a failed command created or changed files"
