@@ -112,6 +112,40 @@ CASES = {
     "models": [
         (["--bogus"], "--bogus"),
     ],
+    "upscale": [
+        (["ds/img_000.png", "--tile", "-1"], "--tile: tile -1 is too small"),
+        (["ds/img_000.png", "--tile", "9"], "use at least 16"),
+        (["ds/img_000.png", "--tile", "big"], "--tile"),
+        (["ds/img_000.png", "--device", "banana"], "cpu, cuda or cuda:N"),
+        (["ds/img_000.png", "--device", "mps"], "cpu, cuda or cuda:N"),
+        (["ds/img_000.png", "--device", "cuda"], "CUDA is not available"),
+        (["ds/img_000.png", "--quality", "-5"], "--quality: must be between 1 and 100"),
+        (["ds/img_000.png", "--quality", "1000"], "--quality: must be between 1 and 100"),
+        (["ds/img_000.png", "--max-pixels", "0"], "--max-pixels: must be at least 1"),
+        (["ds/img_000.png", "-o", "x.jpg", "--format", "png"], "the suffix of the output sets its format"),
+        (["ds", "-o", "out.png"], "names one file but 2 images are given"),
+        (["ds/img_000.png", "-o", "out.gif"], "must end in .png"),
+        (["ds/img_000.png", "-o", "exists.png"], "pass --overwrite"),
+        (["ds/img_000.png", "-o", "/proc/no/o.png"], "not writable"),
+        (["ds/img_000.png", "-o", "afile/o.png"], "is a file, not a folder"),
+        (["collide"], "would both be written to"),
+        (["wide.png", "-o", "w.webp"], "WEBP stores at most 16383 pixels a side"),
+        (["ds/img_000.png", "--weights", "ds"], "is a folder"),
+        (["ds/img_000.png", "--scale", "5"], "--scale"),
+        ([f"{LONG}.png"], "File name too long"),
+        (["nothing_here.png"], "no such file"),
+        ([], "give at least one INPUT"),
+    ],
+    "export": [
+        (["onnx", "-o", "m.onnx", "--opset", "3"], "--opset: must be between 11 and 20"),
+        (["onnx", "-o", "m.onnx", "--opset", "99"], "--opset: must be between 11 and 20"),
+        (["onnx", "-o", "folder.onnx"], "a folder of that name exists"),
+        (["onnx", "-o", "/proc/no/m.onnx"], "not writable"),
+        (["onnx", "-o", "exists.onnx"], "pass --overwrite"),
+        (["onnx", "-o", "m.txt"], "must end in .onnx"),
+        (["openvino", "-o", "afile"], "is a file, not a folder"),
+        (["onnx", "-o", "m.onnx", "--weights", "ds"], "is a folder"),
+    ],
 }
 
 MODEL_ARGS = {
@@ -123,6 +157,8 @@ MODEL_ARGS = {
     "analyze lam": ["--model", "a2n", "--scale", "4"],
     "analyze lam-set": ["--model", "a2n", "--scale", "4", "--no-progress"],
     "train": ["--no-progress"],
+    "upscale": ["--weights", "w.safetensors", "--scale", "2", "--no-progress"],
+    "export": ["--weights", "w.safetensors", "--scale", "2"],
 }
 
 
@@ -148,7 +184,12 @@ def workdir(tmp_path_factory) -> Path:
     Image.new("RGB", (10, 10)).save(root / "mismatch" / "LR_bicubic" / "X2" / "img_000x2.png")
     (root / "sr" / "ds").mkdir(parents=True)
     Image.new("RGB", (64, 64)).save(root / "sr" / "ds" / "img_000_x2.png")
-    for name in ("exists.json", "exists.csv", "exists.md", "afile"):
+    (root / "collide").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "collide" / "b.png")
+    Image.new("RGB", (8, 8)).save(root / "collide" / "b.PNG")
+    Image.new("RGB", (8200, 2)).save(root / "wide.png")  # x2: 16400 pixels wide, over WebP's 16383
+    (root / "folder.onnx").mkdir()
+    for name in ("exists.json", "exists.csv", "exists.md", "afile", "exists.onnx"):
         (root / name).write_text("keep me\n")
     Image.new("RGB", (4, 4)).save(root / "exists.png")
     (root / "folder.json").mkdir()

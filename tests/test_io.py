@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from attnsr.errors import ImageError
+from attnsr.errors import ImageError, OutputExistsError
 from attnsr.io import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_SUFFIXES,
@@ -456,7 +456,7 @@ def test_write_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "keep.png"
     Image.fromarray(rand_u8(5, 5)).save(target)
     before = target.read_bytes()
-    with pytest.raises(ImageError) as e:
+    with pytest.raises(OutputExistsError) as e:
         write_image(target, torch.rand(1, 3, 5, 5))
     assert "keep.png" in str(e.value) and "exists" in str(e.value) and "\n" not in str(e.value)
     assert target.read_bytes() == before

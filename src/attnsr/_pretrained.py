@@ -19,10 +19,8 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +29,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .outputs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -366,34 +365,22 @@ def verify_builtin(record: WeightRecord) -> Path:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through :func:`attnsr.outputs.atomic_path` (replaces ``path`` only once complete)."""
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_weights(model: nn.Module, path: Path, *, record: dict | None = None) -> None:
     """Write ``model``'s weights as safetensors with its architecture and a record in the metadata."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     arch = getattr(model, "arch", None)
     if arch is None:
         raise CheckpointError("model has no .arch (build it with attnsr.create_model to save it)")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": "attnsr", "arch": json.dumps(arch), "record": json.dumps(record or {})}
-    _atomic_write(Path(path), lambda tmp: save_file(state, tmp, metadata=meta))
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_bytes(save(state, metadata=meta))  # bytes into our file: save_file would make it 0600
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -403,6 +390,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     project files ``arch`` (name/scale/options) and ``record``.
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {str(p)!r} is a folder; name the weights file in it")
     if not p.is_file():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist")
     if p.suffix == ".safetensors":

@@ -120,7 +120,7 @@ def cached_onnx(model: nn.Module) -> Path:
     path = cache_root() / "onnx" / f"{model_digest(model)}.onnx"
     if not path.is_file():
         log.info("exporting the model to %s", path)
-        export_onnx(model, path)
+        export_onnx(model, path, overwrite=True)
     return path
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,47 +16,48 @@ import torch
 from torch import nn
 
 from .errors import AttnsrError
+from .outputs import atomic_path, check_output
 
 log = logging.getLogger(__name__)
 
 
-def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, sample_size: int = 32) -> Path:
+ONNX_OPSETS = range(11, 21)  # 11: Resize with scales; 20: the TorchScript exporter's newest
+DEFAULT_OPSET = 17
+
+
+def export_onnx(
+    model: nn.Module, path: str | Path, *, opset: int = DEFAULT_OPSET, overwrite: bool = False, sample_size: int = 32
+) -> Path:
     """Export ``model`` (float RGB [0,1] NCHW in and out) to ONNX with dynamic batch, height and width.
 
-    Written atomically; the architecture record is stored in the ONNX metadata (``attnsr_arch``).
+    Written atomically (an existing file is replaced only with ``overwrite``); the architecture record is
+    stored in the ONNX metadata (``attnsr_arch``).
     """
     import onnx
 
-    path = Path(path)
+    if opset not in ONNX_OPSETS:
+        raise AttnsrError(f"ONNX opset must be {ONNX_OPSETS.start}-{ONNX_OPSETS.stop - 1}, not {opset}")
     model = model.eval().to("cpu", memory_format=torch.contiguous_format)
     x = torch.rand(1, 3, sample_size, sample_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with torch.no_grad():
-            torch.onnx.export(
-                model,
-                (x,),
-                tmp,
-                input_names=["lr"],
-                output_names=["sr"],
-                opset_version=opset,
-                dynamo=False,
-                dynamic_axes={
-                    "lr": {0: "batch", 2: "height", 3: "width"},
-                    "sr": {0: "batch", 2: "out_height", 3: "out_width"},
-                },
-            )
-        proto = onnx.load(tmp)
+    with atomic_path(path, overwrite=overwrite) as tmp, torch.no_grad():
+        torch.onnx.export(
+            model,
+            (x,),
+            str(tmp),
+            input_names=["lr"],
+            output_names=["sr"],
+            opset_version=opset,
+            dynamo=False,
+            dynamic_axes={
+                "lr": {0: "batch", 2: "height", 3: "width"},
+                "sr": {0: "batch", 2: "out_height", 3: "out_width"},
+            },
+        )
+        proto = onnx.load(str(tmp))
         meta = proto.metadata_props.add()
         meta.key, meta.value = "attnsr_arch", json.dumps(getattr(model, "arch", {}))
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        onnx.save(proto, str(tmp))
+    return Path(path)
 
 
 def onnx_arch(path: str | Path) -> dict:
@@ -83,13 +84,14 @@ def export_openvino(model: nn.Module, path: str | Path, *, overwrite: bool = Fal
     if path.suffix != ".xml":
         raise AttnsrError(f"an OpenVINO IR path ends in .xml, not {path.name!r}")
     targets = (path.with_suffix(".bin"), path)  # the .bin first: a complete .xml implies its weights
-    if not overwrite and any(t.exists() for t in targets):
-        raise AttnsrError(f"'{path}' exists (allow overwriting to replace it)")
+    for target in targets:
+        check_output(target, overwrite=overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.stem}.") as tmp:
         ov_model = ov.convert_model(export_onnx(model, Path(tmp) / "model.onnx"))
         ov_model.set_rt_info(json.dumps(getattr(model, "arch", {})), ["attnsr_arch"])
         ov.save_model(ov_model, Path(tmp) / "model.xml", compress_to_fp16=False)
-        for target in targets:
-            os.replace(Path(tmp) / f"model{target.suffix}", target)
+        for target in targets:  # copied into atomic_path's file: the mode a plain open would give
+            with atomic_path(target, overwrite=overwrite) as out:
+                shutil.copyfile(Path(tmp) / f"model{target.suffix}", out)
     return path

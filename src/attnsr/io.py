@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ImageError, OutputExistsError
+from .outputs import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ _SUFFIX_FORMAT = {
     ".webp": "WEBP",
 }
 _READ_FORMATS = {"PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP"}
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}  # the largest side each encoder stores
 _PIL_ERRORS = (
     UnidentifiedImageError,
     OSError,
@@ -181,17 +182,10 @@ def _decode(
     return a[..., :3] / np.float32(255), alpha, False, 8, icc
 
 
-def read_image(
-    path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, apply_exif: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None, ImageInfo]:
-    """Read an image file.
-
-    Returns ``(rgb, alpha, info)``: ``rgb`` is a contiguous float32 ``1x3xHxW`` tensor in ``[0, 1]``,
-    RGB as stored (grayscale replicated to 3 channels, CMYK converted to sRGB); ``alpha`` is
-    ``1x1xHxW`` float32 in ``[0, 1]`` or None. EXIF orientation is applied when ``apply_exif``.
-    Raises :class:`ImageError` (one line, naming the file) for missing, empty, corrupt, truncated,
-    unsupported or over-``max_pixels`` files.
-    """
+def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """Check a file's name, header and structure without decoding its pixels; return its (width, height)
+    as stored (before EXIF rotation). Raises :class:`ImageError` for what :func:`read_image` would refuse
+    before decoding: missing, unreadable, empty, unsupported, corrupt structure, over ``max_pixels``."""
     p = Path(path)
     if p.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ImageError(
@@ -204,6 +198,8 @@ def read_image(
         raise ImageError(f"cannot read '{p}': not a regular file")
     if p.stat().st_size == 0:
         raise ImageError(f"cannot read '{p}': empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise ImageError(f"cannot read '{p}': permission denied")
     try:
         with _open_unguarded(p) as im:
             if im.format not in _READ_FORMATS:
@@ -217,6 +213,42 @@ def read_image(
                     f"{max_pixels / 1e6:.1f} MP (raise max_pixels to read it)"
                 )
             im.verify()  # structure/CRC check without decoding pixels (PNG chunks, ...)
+    except ImageError:
+        raise
+    except PermissionError as e:
+        raise ImageError(f"cannot read '{p}': permission denied") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
+    except _PIL_ERRORS as e:
+        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+    return w, h
+
+
+def check_encodable(path: str | os.PathLike, width: int, height: int) -> None:
+    """Refuse, before any work, an output larger than its format can store (JPEG 65500, WebP 16383 a side)."""
+    fmt = _SUFFIX_FORMAT.get(Path(path).suffix.lower())
+    limit = _MAX_SIDE.get(fmt)
+    if limit is not None and max(width, height) > limit:
+        raise ImageError(
+            f"cannot write '{path}': {fmt} stores at most {limit} pixels a side and this output is "
+            f"{width}x{height} (choose PNG or TIFF)"
+        )
+
+
+def read_image(
+    path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, apply_exif: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None, ImageInfo]:
+    """Read an image file.
+
+    Returns ``(rgb, alpha, info)``: ``rgb`` is a contiguous float32 ``1x3xHxW`` tensor in ``[0, 1]``,
+    RGB as stored (grayscale replicated to 3 channels, CMYK converted to sRGB); ``alpha`` is
+    ``1x1xHxW`` float32 in ``[0, 1]`` or None. EXIF orientation is applied when ``apply_exif``.
+    Raises :class:`ImageError` (one line, naming the file) for missing, empty, corrupt, truncated,
+    unsupported or over-``max_pixels`` files.
+    """
+    p = Path(path)
+    check_image_file(p, max_pixels=max_pixels)
+    try:
         with _open_unguarded(p) as im:
             fmt, mode = im.format, im.mode
             im.load()
@@ -236,6 +268,8 @@ def read_image(
             log.warning("%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p)
     except ImageError:
         raise
+    except PermissionError as e:
+        raise ImageError(f"cannot read '{p}': permission denied") from e
     except UnidentifiedImageError as e:
         raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
     except _PIL_ERRORS as e:
@@ -325,15 +359,18 @@ def write_image(
             f"cannot write '{p}': unsupported file type {p.suffix or '(no suffix)'!r} "
             f"(supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
-    if p.exists() and not overwrite:
-        raise ImageError(f"cannot write '{p}': file exists (pass overwrite to replace it)")
     if p.is_dir():
         raise ImageError(f"cannot write '{p}': a folder of that name exists")
+    if p.exists() and not overwrite:
+        raise OutputExistsError(f"'{p}' exists")
+    if alpha is not None and fmt in ("JPEG", "BMP"):
+        log.warning("%s: %s cannot store alpha; alpha dropped (write PNG, TIFF or WebP to keep it)", p, fmt)
+        alpha = None
     gray = info is not None and info.grayscale
     if not rgb.is_floating_point():  # integer levels (uint8 0-255, or int32 0-65535): no float copy of a huge image
         img = _from_levels(rgb, alpha=alpha, gray=gray, fmt=fmt, deep=info is not None and info.bit_depth == 16)
     else:
-        img = _from_float(rgb, alpha=alpha, info=info, fmt=fmt, path=p)
+        img = _from_float(rgb, alpha=alpha, info=info, fmt=fmt)
     params: dict = {}
     if fmt in ("JPEG", "WEBP"):
         params["quality"] = int(quality)
@@ -351,20 +388,12 @@ def write_image(
             raise ImageError(f"cannot write '{p}': cannot create folder '{folder}' ({_one_line(e)})") from e
     if not folder.is_dir():
         raise ImageError(f"cannot write '{p}': folder '{folder}' does not exist or is not a folder")
-    tmp = folder / f".{p.name}.{secrets.token_hex(6)}.tmp"
+    check_encodable(p, img.width, img.height)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, unlike mkstemp
-    except OSError as e:
-        raise ImageError(f"cannot write '{p}': folder '{folder}' is not writable ({_one_line(e)})") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(p, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
             img.save(f, format=fmt, **params)
-        os.replace(tmp, p)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, (OSError, ValueError, KeyError, TypeError)):
-            raise ImageError(f"cannot write '{p}': {_one_line(e)}") from e
-        raise
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ImageError(f"cannot write '{p}': {_one_line(e)}") from e
     return p
 
 
@@ -380,18 +409,12 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     )
 
 
-def _from_float(
-    rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInfo | None, fmt: str, path: Path
-) -> Image.Image:
+def _from_float(rgb: torch.Tensor, *, alpha: torch.Tensor | None, info: ImageInfo | None, fmt: str) -> Image.Image:
     """Float RGB in [0, 1] (+ alpha) -> the Pillow image to encode (grayscale/16-bit per ``info``)."""
-    p = path
     c = _plane(rgb, 3, "rgb").clamp(0, 1)
     a = None if alpha is None else _plane(alpha, 1, "alpha").clamp(0, 1)
     if a is not None and a.shape[1:] != c.shape[1:]:
         raise ValueError(f"alpha size {tuple(a.shape[1:])} differs from rgb size {tuple(c.shape[1:])}")
-    if a is not None and fmt in ("JPEG", "BMP"):
-        log.warning("%s: %s cannot store alpha here; alpha dropped", p, fmt)
-        a = None
     gray = info is not None and info.grayscale
     if gray:
         g = (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).clamp(0, 1)

@@ -87,7 +87,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) to write to; moved over ``path`` on success.
 
     The temporary file exists (empty, mode ``0666`` less the umask) when the block starts, so a writer
-    that opens it by name keeps that mode. On any failure it is removed and ``path`` is untouched.
+    that opens it by name keeps that mode; it is fsynced before the move. On any failure it is removed and
+    ``path`` is untouched. The one way the package writes a file (images, weights, checkpoints, exports).
     """
     p = Path(path)
     folder = p.parent
@@ -96,6 +97,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool) -> Iterator[Path]:
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies, unlike mkstemp
     try:
         yield tmp
+        with open(tmp, "rb") as f:  # on disk before it replaces anything: a crash leaves old or new, never half
+            os.fsync(f.fileno())
         if not overwrite and p.exists():
             raise OutputExistsError(f"'{p}' exists")
         os.replace(tmp, p)

@@ -261,14 +261,14 @@ def _upscale_array(arr: np.ndarray, upscaler: Upscaler) -> np.ndarray:
     if gray:
         sr = to_levels(sr.mean(dim=0, keepdim=True), LEVEL_DTYPES.get(arr.dtype, torch.float32))
     if plane.shape[2] == 4:
-        alpha = _bicubic_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[-2], sr.shape[-1])
+        alpha = resize_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[-2], sr.shape[-1])
         sr = torch.cat([sr, to_levels(alpha[None], sr.dtype)])
     out = sr.permute(1, 2, 0).contiguous().numpy()  # H×W×C
     out = out[..., 0] if arr.ndim == 2 else out
     return out if out.dtype == arr.dtype else out.astype(arr.dtype)
 
 
-def _bicubic_plane(plane: Tensor, height: int, width: int) -> Tensor:
+def resize_plane(plane: Tensor, height: int, width: int) -> Tensor:
     """Bicubic upscaling of one H×W float plane in [0,1] (used for alpha)."""
     import torch.nn.functional as F
 

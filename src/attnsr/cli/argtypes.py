@@ -15,6 +15,7 @@ from pathlib import Path
 from ..devices import resolve_device
 from ..errors import AttnsrError
 from ..outputs import check_suffix
+from ..upscaler import parse_tile
 
 
 def _int(text: str) -> int:
@@ -71,6 +72,14 @@ def size_hw(text: str) -> tuple[int, int]:
     if m is None or int(m.group(1)) < 1 or int(m.group(2)) < 1:
         raise argparse.ArgumentTypeError(f"must be HxW with positive sides (e.g. 180x320), not {text!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+def tile(text: str) -> int | str:
+    """``auto``, 0 (the whole image) or a tile side of at least :data:`attnsr.upscaler.MIN_TILE`."""
+    try:
+        return parse_tile(text)
+    except AttnsrError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def device(text: str) -> str:

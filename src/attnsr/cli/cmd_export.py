@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import AttnsrError
-from ..upscaler import load_model
+from ..export import DEFAULT_OPSET, ONNX_OPSETS
+from ..outputs import check_output
+from ..upscaler import DEFAULT_MODEL
+from . import argtypes
+from .model_args import add_model_arguments, model_from_args
 
 
 def add_parser(sub) -> None:
@@ -15,11 +18,15 @@ def add_parser(sub) -> None:
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="onnx: the .onnx file; openvino: a folder or the .xml file"
     )
-    p.add_argument("--model", help="registered model name (default a2n)")
-    p.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-    p.add_argument("--weights", help="checkpoint (default: built-in weights)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (onnx only)")
+    add_model_arguments(p, default_scale=4)
+    p.add_argument(
+        "--opset",
+        type=argtypes.int_range(ONNX_OPSETS.start, ONNX_OPSETS.stop - 1),
+        default=DEFAULT_OPSET,
+        help="ONNX opset (onnx only)",
+    )
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 
@@ -29,18 +36,16 @@ def openvino_target(output: Path, *, name: str, scale: int) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends import resolve_backend
-
     if args.format == "openvino":
+        from ..backends import resolve_backend
+
         resolve_backend("openvino")  # a one-line error when openvino (or onnx) is missing
-        target = openvino_target(args.output, name=args.model or "a2n", scale=args.scale)
-        existing = [t for t in (target, target.with_suffix(".bin")) if t.exists()]
+        target = openvino_target(args.output, name=args.model or DEFAULT_MODEL, scale=args.scale)
+        for path in (target, target.with_suffix(".bin")):  # refused before the model is loaded
+            check_output(path, overwrite=args.overwrite, suffixes=(path.suffix,))
     else:
-        target = args.output
-        existing = [target] if target.exists() else []
-    if existing and not args.overwrite:  # refuse before the model is loaded
-        raise AttnsrError(f"'{existing[0]}' exists; pass --overwrite to replace it")
-    model = load_model(args.model, scale=args.scale, weights=args.weights)
+        target = check_output(args.output, overwrite=args.overwrite, suffixes=(".onnx",))
+    model = model_from_args(args, default_model=DEFAULT_MODEL)
     if args.format == "openvino":
         from ..export import export_openvino
 
@@ -50,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from ..export import export_onnx
 
-    path = export_onnx(model, target, opset=args.opset)
+    path = export_onnx(model, target, opset=args.opset, overwrite=args.overwrite)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB; input 'lr' N×3×H×W float [0,1], output 'sr')")
     return 0
