@@ -17,6 +17,8 @@ import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +184,21 @@ def _decode(
     return a[..., :3] / np.float32(255), alpha, False, 8, icc
 
 
+@contextmanager
+def _reading(p: Path) -> Iterator[None]:
+    """Turn what Pillow and the OS raise while reading ``p`` into one :class:`ImageError` line."""
+    try:
+        yield
+    except ImageError:
+        raise
+    except PermissionError as e:
+        raise ImageError(f"cannot read '{p}': permission denied") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
+    except _PIL_ERRORS as e:
+        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+
+
 def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """Check a file's name, header and structure without decoding its pixels; return its (width, height)
     as stored (before EXIF rotation). Raises :class:`ImageError` for what :func:`read_image` would refuse
@@ -200,27 +217,18 @@ def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_P
         raise ImageError(f"cannot read '{p}': empty file (0 bytes)")
     if not os.access(p, os.R_OK):
         raise ImageError(f"cannot read '{p}': permission denied")
-    try:
-        with _open_unguarded(p) as im:
-            if im.format not in _READ_FORMATS:
-                raise ImageError(
-                    f"cannot read '{p}': unsupported image format {im.format} (supported: PNG, JPEG, BMP, TIFF, WebP)"
-                )
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
-                    f"{max_pixels / 1e6:.1f} MP (raise max_pixels to read it)"
-                )
-            im.verify()  # structure/CRC check without decoding pixels (PNG chunks, ...)
-    except ImageError:
-        raise
-    except PermissionError as e:
-        raise ImageError(f"cannot read '{p}': permission denied") from e
-    except UnidentifiedImageError as e:
-        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
-    except _PIL_ERRORS as e:
-        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+    with _reading(p), _open_unguarded(p) as im:
+        if im.format not in _READ_FORMATS:
+            raise ImageError(
+                f"cannot read '{p}': unsupported image format {im.format} (supported: PNG, JPEG, BMP, TIFF, WebP)"
+            )
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageError(
+                f"'{p}' is {w}x{h} = {w * h / 1e6:.1f} MP, above the limit of "
+                f"{max_pixels / 1e6:.1f} MP (raise max_pixels to read it)"
+            )
+        im.verify()  # structure/CRC check without decoding pixels (PNG chunks, ...)
     return w, h
 
 
@@ -248,7 +256,7 @@ def read_image(
     """
     p = Path(path)
     check_image_file(p, max_pixels=max_pixels)
-    try:
+    with _reading(p):
         with _open_unguarded(p) as im:
             fmt, mode = im.format, im.mode
             im.load()
@@ -266,14 +274,6 @@ def read_image(
             rgb, alpha, gray, depth, icc = _decode(im, p, icc)
         if fmt == "PNG" and depth == 8 and (_png_header_depth(p) or (8, 0))[0] == 16:
             log.warning("%s: 16-bit PNG with colour or alpha decoded at 8-bit precision (Pillow limitation)", p)
-    except ImageError:
-        raise
-    except PermissionError as e:
-        raise ImageError(f"cannot read '{p}': permission denied") from e
-    except UnidentifiedImageError as e:
-        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
-    except _PIL_ERRORS as e:
-        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
     hh, ww = rgb.shape[:2]
     t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
     t = (t[None].expand(3, hh, ww) if t.ndim == 2 else t.permute(2, 0, 1))[None].contiguous()
