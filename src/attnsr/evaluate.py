@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from .data.dihedral import dihedral
 from .data.imresize import mod_crop
 from .data.lr_cache import cached_lr
 from .errors import DataError
@@ -86,21 +87,7 @@ def self_ensemble(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """×8 geometric self-ensemble: mean of the outputs over the 8 flips/transposes, undone."""
     outs = []
     for code in range(8):
-        t = x
-        if code & 4:
-            t = t.transpose(-1, -2)
-        if code & 2:
-            t = t.flip(-2)
-        if code & 1:
-            t = t.flip(-1)
-        y = fn(t)
-        if code & 1:
-            y = y.flip(-1)
-        if code & 2:
-            y = y.flip(-2)
-        if code & 4:
-            y = y.transpose(-1, -2)
-        outs.append(y)
+        outs.append(dihedral(fn(dihedral(x, code, inverse=True)), code))
     return torch.stack(outs).mean(0)
 
 

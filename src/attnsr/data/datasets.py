@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..io import list_images, load_rgb, to_levels
+from .dihedral import dihedral
 from .imresize import mod_crop
 from .lr_cache import cached_lr
 
@@ -143,21 +144,10 @@ class PatchSampler:
             lr = pair.lr[:, top : top + p, left : left + p]
             hr = pair.hr[:, top * s : (top + p) * s, left * s : (left + p) * s]
             if self.augment:
-                lr, hr = _augment(lr, int(aug[b])), _augment(hr, int(aug[b]))
+                lr, hr = dihedral(lr, int(aug[b])), dihedral(hr, int(aug[b]))
             lrs.append(lr)
             hrs.append(hr)
         return torch.stack(lrs).float().div_(255), torch.stack(hrs).float().div_(255)
-
-
-def _augment(x: Tensor, code: int) -> Tensor:
-    """One of the 8 dihedral transforms: bit 0 h-flip, bit 1 v-flip, bit 2 transpose."""
-    if code & 1:
-        x = x.flip(-1)
-    if code & 2:
-        x = x.flip(-2)
-    if code & 4:
-        x = x.transpose(-1, -2)
-    return x
 
 
 def make_fake_images(folder: Path, *, count: int, size: tuple[int, int] = (64, 64), seed: int = 0) -> list[Path]:
