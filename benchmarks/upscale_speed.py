@@ -89,9 +89,10 @@ def torch_compiled(model: torch.nn.Module, x: torch.Tensor, builds: dict) -> dic
     }
 
 
-def interleaved(paths: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
-    for fn in paths.values():  # warm-up (first calls compile, allocate, load caches)
-        fn()
+def interleaved(paths: dict[str, Callable[[], None]], repeats: int, *, warmup: int = 2) -> dict[str, list[float]]:
+    for _ in range(warmup):  # untimed rounds: first calls compile and allocate, and the clock settles
+        for fn in paths.values():
+            fn()
     times: dict[str, list[float]] = {k: [] for k in paths}
     for _ in range(repeats):
         for k, fn in paths.items():
@@ -99,6 +100,13 @@ def interleaved(paths: dict[str, Callable[[], None]], repeats: int) -> dict[str,
             fn()
             times[k].append(time.perf_counter() - t0)
     return times
+
+
+def _paired(times: dict[str, list[float]], a: str, b: str) -> float | None:
+    """Median over rounds of ``a``'s time / ``b``'s time in the same round (None when either is absent)."""
+    if a not in times or b not in times:
+        return None
+    return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
 
 def quality(model: torch.nn.Module) -> dict:
@@ -122,6 +130,7 @@ def quality(model: torch.nn.Module) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed rounds before the timed ones")
     ap.add_argument("--weights")
     ap.add_argument("--torch-compile", action="store_true", help="also time torch.compile and TorchScript")
     ap.add_argument("--quality", action="store_true", help="also the PSNR cost of bf16 (slow without native bf16)")
@@ -157,7 +166,7 @@ def main() -> None:
     paths["peak_gemm_fp32"] = gemm(torch.float32)
     if cpu_info().native_bf16:
         paths["peak_gemm_bf16"] = gemm(torch.bfloat16)
-    times = interleaved(paths, args.repeats)
+    times = interleaved(paths, args.repeats, warmup=args.warmup)
     med = {k: statistics.median(v) for k, v in times.items()}
     peak = 2 * GEMM**3 / 1e9 / med["peak_gemm_fp32"]
     rows = {}
@@ -177,6 +186,10 @@ def main() -> None:
         "all_seconds": times,
         "default_vs_openvino_alone": med["attnsr_default"] / med["openvino_alone"] if "openvino_alone" in med else None,
         "speedup_default_vs_fp32_eager": med["fp32_eager_nchw"] / med["attnsr_default"],
+        # the same ratios taken round by round (paths of one round run seconds apart), then the median:
+        # steadier than a ratio of medians when the machine's speed drifts during the run
+        "default_vs_openvino_alone_paired": _paired(times, "attnsr_default", "openvino_alone"),
+        "speedup_default_vs_fp32_eager_paired": _paired(times, "fp32_eager_nchw", "attnsr_default"),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "all_seconds"}, indent=2), flush=True)
     if args.quality:
