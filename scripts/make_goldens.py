@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from attnsr.io import load_rgb
+from attnsr.outputs import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "attnsr" / "assets" / "sample.png"
@@ -58,7 +59,8 @@ def main() -> int:
         model = g.load_case_model(case)
         out = g.run_case(model, x)
         meta = {"model": name, "scale": str(scale), "weights": weights, "torch": torch.__version__}
-        save_file({"input": x, "output": out.contiguous()}, str(path), metadata=meta)
+        with atomic_path(path, overwrite=True) as tmp:  # the mode a plain open gives (save_file: 0600)
+            tmp.write_bytes(save({"input": x, "output": out.contiguous()}, metadata=meta))
         print(f"{case}: {tuple(out.shape)} -> {path.relative_to(ROOT)}")
     return 0
 
