@@ -191,17 +191,6 @@ def test_table2_settings_and_parsing():
         parse_setting("middle", 10)
 
 
-@pytest.fixture
-def tiny_folder(tmp_path):
-    torch.manual_seed(1)
-    folder = tmp_path / "Tiny" / "HR"
-    folder.mkdir(parents=True)
-    for i in range(2):
-        img = F.interpolate(torch.rand(1, 3, 8, 8), size=(32, 36), mode="bilinear", align_corners=False)
-        write_image(folder / f"im{i}.png", img)
-    return folder
-
-
 def test_evaluate_switching_on_a_folder(tiny_folder):
     model = _tiny("a2n")
     res = evaluate_switching(model, [tiny_folder], scale=2, settings={"all": (1, 2), "none": (), "front": (1,)})

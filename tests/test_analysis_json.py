@@ -10,7 +10,6 @@ import sys
 from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
 
 import attnsr
 from attnsr import save_weights
@@ -22,7 +21,6 @@ from attnsr.analysis.lam_crops import build_lam_manifest, evaluate_lam_set, pick
 from attnsr.analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS, evaluate_switching
 from attnsr.cli.main import build_parser, main
 from attnsr.evaluate import PROTOCOLS
-from attnsr.io import write_image
 
 
 def _roundtrip(obj):
@@ -73,20 +71,10 @@ def _tiny_a2n():
     return attnsr.create_model("a2n", scale=2, num_blocks=2).eval()
 
 
-def _folder(tmp_path):
-    torch.manual_seed(1)
-    folder = tmp_path / "Tiny" / "HR"
-    folder.mkdir(parents=True)
-    for i in range(2):
-        img = F.interpolate(torch.rand(1, 3, 8, 8), size=(32, 36), mode="bilinear", align_corners=False)
-        write_image(folder / f"im{i}.png", img)
-    return folder
-
-
-def test_cli_json_is_the_library_results(tmp_path):
+def test_cli_json_is_the_library_results(tmp_path, tiny_folder):
     weights = tmp_path / "a2n.safetensors"
     save_weights(_tiny_a2n(), weights)
-    folder = _folder(tmp_path)
+    folder = tiny_folder
     common = ["--weights", str(weights), "--no-progress"]
     images = [(name, lr) for name, _, lr in benchmark_images(folder, scale=2)]
 

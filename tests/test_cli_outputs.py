@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -24,25 +23,18 @@ from attnsr.outputs import atomic_path, check_output, check_output_folder, write
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def mode(path: Path) -> int:
+def file_mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_write_text_refuses_then_replaces_atomically_with_umask_mode(tmp_path, umask_022):
     target = tmp_path / "sub" / "r.json"
     write_text(target, "{}", overwrite=False)
-    assert target.read_text() == "{}\n" and mode(target) == 0o644
+    assert target.read_text() == "{}\n" and file_mode(target) == 0o644
     with pytest.raises(OutputExistsError, match="exists"):
         write_text(target, "[]", overwrite=False)
     write_text(target, "[]", overwrite=True)
-    assert target.read_text() == "[]\n" and mode(target) == 0o644
+    assert target.read_text() == "[]\n" and file_mode(target) == 0o644
     assert sorted(p.name for p in target.parent.iterdir()) == ["r.json"]  # no temporary file left
 
 
@@ -90,7 +82,7 @@ def test_eval_overwrite_rule_for_tables_and_sr_images(tmp_path, weights, monkeyp
     argv += ["--json", str(out), "--save-sr", str(tmp_path / "sr")]
     assert main(argv) == 0
     sr = tmp_path / "sr" / "ds" / "img_000_x2.png"
-    assert json.loads(out.read_text())["results"][0]["dataset"] == "ds" and mode(out) == 0o644 and sr.is_file()
+    assert json.loads(out.read_text())["results"][0]["dataset"] == "ds" and file_mode(out) == 0o644 and sr.is_file()
     out.write_text("mine")
     assert main(argv) == 2 and out.read_text() == "mine"  # refused: nothing replaced
     assert main([*argv, "--overwrite"]) == 0 and json.loads(out.read_text())["results"]

@@ -9,7 +9,6 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import attnsr
@@ -24,7 +23,6 @@ from attnsr.analysis.hooks import (
 from attnsr.analysis.switching import evaluate_switching
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError, ModelError
-from attnsr.io import write_image
 from attnsr.layers.attention import ATTENTIONS, list_attentions
 from attnsr.models.a2n import AttentionBranch
 from attnsr.models.a2n_analysis import TABLE2_SETTINGS
@@ -131,16 +129,6 @@ def test_switching_refuses_a_model_with_no_attention_in_its_blocks(tmp_path):
     model = attnsr.create_model("imdn", scale=2, num_blocks=2, attention="none")
     with pytest.raises(AttnsrError, match="no attention inside its 2 trunk blocks"):
         evaluate_switching(model, [tmp_path], scale=2)
-
-
-@pytest.fixture
-def tiny_folder(tmp_path):
-    torch.manual_seed(1)
-    folder = tmp_path / "Tiny" / "HR"
-    folder.mkdir(parents=True)
-    for i in range(2):
-        write_image(folder / f"im{i}.png", F.interpolate(torch.rand(1, 3, 8, 8), size=(32, 32), mode="bilinear"))
-    return folder
 
 
 def _switching_psnr(tmp_path, args: list[str]) -> dict[str, float]:

@@ -4,7 +4,6 @@ with the mode a plain ``open`` gives, and the library's read/write messages sayi
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -23,6 +22,10 @@ from attnsr.errors import ImageError
 from attnsr.export import export_onnx
 from attnsr.io import read_image, write_image
 from attnsr.upscaler import sample_image
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.fixture
@@ -115,24 +118,13 @@ def test_jpeg_output_of_an_image_with_alpha_warns_that_alpha_is_dropped(work, ca
         assert im.mode == "RGB" and im.size == (24, 24)
 
 
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 def test_every_writer_gives_the_mode_of_a_plain_open(tmp_path, umask_022):
     model = attnsr.create_model("pan", scale=2, num_blocks=1)
     save_weights(model, tmp_path / "w.safetensors")
     atomic_save({"a": torch.zeros(2)}, tmp_path / "c.pt")
     export_onnx(model, tmp_path / "m.onnx")
     write_image(tmp_path / "i.png", torch.rand(1, 3, 4, 4))
-    assert {p.name: mode(p) for p in tmp_path.iterdir()} == {
+    assert {p.name: file_mode(p) for p in tmp_path.iterdir()} == {
         n: 0o644 for n in ("w.safetensors", "c.pt", "m.onnx", "i.png")
     }
 
@@ -141,7 +133,7 @@ def test_export_openvino_files_have_the_mode_of_a_plain_open(work, umask_022, ca
     pytest.importorskip("openvino", reason="openvino is not installed")
     assert main(["export", "openvino", "-o", "ir", "--weights", "w.safetensors", "--scale", "2"]) == 0
     files = sorted((work / "ir").iterdir())
-    assert [p.suffix for p in files] == [".bin", ".xml"] and all(mode(p) == 0o644 for p in files)
+    assert [p.suffix for p in files] == [".bin", ".xml"] and all(file_mode(p) == 0o644 for p in files)
 
 
 def test_an_unreadable_file_is_reported_as_such_not_as_corrupt(tmp_path, monkeypatch):
