@@ -109,17 +109,17 @@ def record_entry(arch: dict, path: Path, record: dict) -> str:
     """The WeightRecord entry of a released file, ready to paste (sha256, size and parameters filled in)."""
     measured = ", ".join(f"{ds}=({r['psnr']}, {r['ssim']})" for ds, r in record["results"].items())
     return f"""    WeightRecord(
-        name="{arch['name']}_x{arch['scale']}.builtin",
-        arch="{arch['name']}",
-        scales=({arch['scale']},),
+        name="{arch["name"]}_x{arch["scale"]}.builtin",
+        arch="{arch["name"]}",
+        scales=({arch["scale"]},),
         source="builtin",
         file="{path.name}",
         sha256="{sha256_file(path)}",
         size={path.stat().st_size:_},
-        num_params={record['parameters']:_},
+        num_params={record["parameters"]:_},
         training_data="...",
         licence="MIT (trained by this project)",
-        measured=_scores("standard", {arch['scale']}, {measured}),
+        measured=_scores("standard", {arch["scale"]}, {measured}),
     ),"""
 
 
