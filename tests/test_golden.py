@@ -31,6 +31,7 @@ INPUT_BOX = (28, 88, 12, 12)  # (left, top, width, height) in src/attnsr/assets/
 CASES = {
     "a2n_x2_official": ("a2n", 2, "a2n_x2.pt"),
     "a2n_x3_official": ("a2n", 3, "a2n_x3.pt"),
+    "a2n_x2_builtin": ("a2n", 2, "builtin"),
     "a2n_x3_builtin": ("a2n", 3, "builtin"),
     "a2n_x4_builtin": ("a2n", 4, "builtin"),
     "pan_x2_official": ("pan", 2, "pan_x2.pth"),
