@@ -112,6 +112,13 @@ CASES = {
     "models": [
         (["--bogus"], "--bogus"),
     ],
+    "weights": [
+        (["download", "nope"], "no weights named 'nope'"),
+        (["path", "a2n_x9.builtin"], "no weights named 'a2n_x9.builtin'"),
+        (["verify", "nope"], "no weights named 'nope'"),
+        (["bogus"], "invalid choice"),
+        ([], "ACTION"),
+    ],
     "upscale": [
         (["ds/img_000.png", "--tile", "-1"], "--tile: tile -1 is too small"),
         (["ds/img_000.png", "--tile", "9"], "use at least 16"),
