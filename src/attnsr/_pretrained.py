@@ -136,7 +136,7 @@ RECORDS: tuple[WeightRecord, ...] = (
         sha256="4f63737be38771f144400f14f97307603731c254cfdc9f5110bcbf5ef10cc515",
         size=4_164_620,
         num_params=1_036_443,
-        training_data="T91 + BSD200 (291 images), 1200 iterations of batch 16 on a CPU (EMA), from the built-in x4 trunk",
+        training_data="T91 + BSD200 (291 images), 1200 iterations of batch 16 on a CPU (EMA), from the x4 trunk",
         licence="MIT (trained by this project)",
         measured=_scores(
             "standard",
