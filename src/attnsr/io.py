@@ -215,8 +215,6 @@ def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_P
         raise ImageError(f"cannot read '{p}': not a regular file")
     if p.stat().st_size == 0:
         raise ImageError(f"cannot read '{p}': empty file (0 bytes)")
-    if not os.access(p, os.R_OK):
-        raise ImageError(f"cannot read '{p}': permission denied")
     with _reading(p), _open_unguarded(p) as im:
         if im.format not in _READ_FORMATS:
             raise ImageError(
@@ -451,7 +449,7 @@ def _from_levels(rgb: torch.Tensor, *, alpha: torch.Tensor | None, gray: bool, f
             return Image.fromarray(torch.stack([g8, to_levels(_plane(alpha, 1, "alpha")[0])], -1).numpy(), "LA")
         return Image.fromarray(g8.numpy(), "L")
     u8 = t if t.dtype == torch.uint8 else (t.to(torch.float32) * (255 / peak)).round().clamp(0, 255).to(torch.uint8)
-    if alpha is not None and fmt not in ("JPEG", "BMP"):
+    if alpha is not None:  # write_image has dropped it for formats without alpha
         a8 = to_levels(_plane(alpha, 1, "alpha"))
         return Image.fromarray(torch.cat([u8, a8]).permute(1, 2, 0).numpy(), "RGBA")
     return Image.fromarray(u8.permute(1, 2, 0).contiguous().numpy(), "RGB")

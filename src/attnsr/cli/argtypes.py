@@ -74,22 +74,24 @@ def size_hw(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def tile(text: str) -> int | str:
-    """``auto``, 0 (the whole image) or a tile side of at least :data:`attnsr.upscaler.MIN_TILE`."""
+def _checked(check: Callable, *args):
+    """``check(*args)``, a library check, with its error as argparse's usage error."""
     try:
-        return parse_tile(text)
+        return check(*args)
     except AttnsrError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def tile(text: str) -> int | str:
+    """``auto``, 0 (the whole image) or a tile side of at least :data:`attnsr.upscaler.MIN_TILE`."""
+    return _checked(parse_tile, text)
 
 
 def device(text: str) -> str:
     """``cpu``, ``cuda`` or ``cuda:N`` that exists on this machine."""
     if text == "auto":
         raise argparse.ArgumentTypeError("must be cpu, cuda or cuda:N, not 'auto'")
-    try:
-        return str(resolve_device(text))
-    except AttnsrError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return str(_checked(resolve_device, text))
 
 
 def output_file(*suffixes: str) -> Callable[[str], Path]:
@@ -99,10 +101,7 @@ def output_file(*suffixes: str) -> Callable[[str], Path]:
     def parse(text: str) -> Path:
         if not text:
             raise argparse.ArgumentTypeError("an empty file name")
-        try:
-            return check_suffix(text, suffixes)
-        except AttnsrError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        return _checked(check_suffix, text, suffixes)
 
     parse.__name__ = "output_file"
     return parse

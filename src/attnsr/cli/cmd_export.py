@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_backend("openvino")  # a one-line error when openvino (or onnx) is missing
         target = openvino_target(args.output, name=args.model or DEFAULT_MODEL, scale=args.scale)
         for path in (target, target.with_suffix(".bin")):  # refused before the model is loaded
-            check_output(path, overwrite=args.overwrite, suffixes=(path.suffix,))
+            check_output(path, overwrite=args.overwrite)
     else:
         target = check_output(args.output, overwrite=args.overwrite, suffixes=(".onnx",))
     model = model_from_args(args, default_model=DEFAULT_MODEL)

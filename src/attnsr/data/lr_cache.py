@@ -46,8 +46,5 @@ def cached_lr(hr_path: Path, hr: Tensor, *, scale: int, cache_dir: Path | None) 
         except ImageError:
             log.warning("re-creating unreadable LR cache file %s", cached)
     lr = bicubic_downsample(hr, scale)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.stem + ".tmp.png")
-    write_image(tmp, lr, overwrite=True)
-    tmp.replace(cached)
+    write_image(cached, lr, overwrite=True, parents=True)  # atomic: a reader never sees half a file
     return lr
