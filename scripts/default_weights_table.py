@@ -1,16 +1,17 @@
 """The default weights' table: ours (from each weight record) against bicubic (measured here), VDSR and the
 A2N paper (published), standard protocol, whole image.
 
-Usage: python scripts/default_weights_table.py [--out docs/training/default_weights.md]
+Usage: python scripts/default_weights_table.py [--out docs/training/default_weights.md] [--readme README.md]
 Reads the built-in A2N records (attnsr._pretrained.RECORDS, files in src/attnsr/weights/); measures
-bicubic (MATLAB imresize up of the MATLAB-bicubic LR) on the same sets; writes Markdown plus
-benchmarks/results/default_weights_table.json.
+bicubic (MATLAB imresize up of the MATLAB-bicubic LR) on the same sets; writes Markdown, the same tables
+between the README's ``default-weights`` markers, and benchmarks/results/default_weights_table.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from attnsr import read_checkpoint
@@ -18,8 +19,10 @@ from attnsr._pretrained import RECORDS, verify_builtin
 from attnsr.data.imresize import imresize
 from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 
+README_BLOCK = re.compile(r"(<!-- default-weights:start[^\n]*-->\n).*?(\n<!-- default-weights:end -->)", re.S)
 DATASETS = ["Set5", "Set14", "B100", "Urban100"]
 # VDSR (Kim et al., CVPR 2016, Table 3; trained on the same 291 images) and A2N (Table 5, DIV2K, chopped).
 VDSR = {
@@ -37,6 +40,7 @@ A2N = {
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("docs/training/default_weights.md"))
+    ap.add_argument("--readme", type=Path, default=Path("README.md"), help="file whose marked block is rewritten")
     ap.add_argument(
         "--remeasure-bicubic", action="store_true", help="measure bicubic again instead of reusing the last table's"
     )
@@ -88,10 +92,15 @@ def main() -> None:
             cells = [f"{t[key][d][0]:.2f}/{t[key][d][1]:.4f}" for d in sets]
             lines.append(f"| {label} | {data} | " + " | ".join(cells) + " |")
         lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    Path("benchmarks/results/default_weights_table.json").write_text(json.dumps(table, indent=2) + "\n")
-    print("\n".join(lines))
+    markdown = "\n".join(lines).strip()
+    readme = args.readme.read_text()
+    if not README_BLOCK.search(readme):
+        raise SystemExit(f"{args.readme}: no <!-- default-weights:start --> ... <!-- default-weights:end --> block")
+    block = re.sub(r"^### ", "#### ", markdown, flags=re.M)  # one level below the README's section heading
+    write_text(args.out, markdown, overwrite=True)
+    write_text(last, json.dumps(table, indent=2), overwrite=True)
+    write_text(args.readme, README_BLOCK.sub(lambda m: m[1] + block + m[2], readme), overwrite=True)
+    print(markdown)
 
 
 if __name__ == "__main__":
