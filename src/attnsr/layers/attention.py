@@ -85,7 +85,11 @@ class ChannelAttention(nn.Module):
         self.tap = MaskTap()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * self.tap(torch.sigmoid(self.conv_du(x.mean(dim=(2, 3), keepdim=True))))
+        return x * self.tap(torch.sigmoid(self.conv_du(self.descriptor(x))))
+
+    def descriptor(self, x: Tensor) -> Tensor:
+        """The per-channel statistic the bottleneck sees: the global average."""
+        return x.mean(dim=(2, 3), keepdim=True)
 
 
 class SqueezeExcitation(nn.Module):
@@ -137,27 +141,16 @@ class CBAM(nn.Module):
         return x * self.tap(ca * sa)
 
 
-class ContrastChannelAttention(nn.Module):
+class ContrastChannelAttention(ChannelAttention):
     """CCA — contrast-aware channel attention of IMDN (Hui et al., ACM MM 2019, arXiv:1909.11856).
 
-    (per-channel standard deviation + mean) → 1×1 conv C→C/r → ReLU → 1×1 conv → sigmoid.
+    RCAN's channel attention with (per-channel standard deviation + mean) in place of the mean.
     Official names: ``conv_du.0``, ``conv_du.2``.
     """
 
-    reduces = True  # a C→C/r bottleneck: ``reduction`` sets r
-
-    def __init__(self, channels: int, *, reduction: int = 16) -> None:
-        super().__init__()
-        hidden = max(channels // reduction, 1)
-        self.conv_du = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1)
-        )
-        self.tap = MaskTap()
-
-    def forward(self, x: Tensor) -> Tensor:
+    def descriptor(self, x: Tensor) -> Tensor:
         mean = x.mean(dim=(2, 3), keepdim=True)
-        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
-        return x * self.tap(torch.sigmoid(self.conv_du(std + mean)))
+        return (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt() + mean
 
 
 class _ConvAct(nn.Sequential):
