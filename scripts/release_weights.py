@@ -89,6 +89,7 @@ def main() -> None:
         "lr_patch": cfg["data"]["patch_size"],
         "precision": sorted({h["precision"] for h in timed if "precision" in h}) or [cfg["precision"]],
         "hardware": [h["environment"] for h in history if "environment" in h],  # one per (re)start
+        "initialised_from": next((h["init_from"] for h in history if "init_from" in h), None),  # path + sha256
         **_train_time(ck, times, first_timed),
         "protocol": "standard (whole image, fp32)",
         "results": results,

@@ -211,6 +211,35 @@ def test_training_checkpoint_loads_weights_only_and_serves_as_weights(data, monk
     assert main(["eval", "--weights", str(ckpt), "--data", str(data / "hr"), "--no-progress"]) == 0
 
 
+def test_init_from_copies_matching_tensors_and_records_the_file_digest(data):
+    """model.init_from: tensors of matching shape are copied (a x4 run from x2 weights: all but the second
+    upsampling stage); the run's history keeps the init file's sha256, as the path (a built-in release) may be
+    replaced later."""
+    import hashlib
+
+    from attnsr import create_model, save_weights
+
+    donor = create_model("pan", scale=2, num_blocks=1)
+    torch.manual_seed(1)
+    for p in donor.parameters():
+        p.data.normal_()
+    init = data / "x2.safetensors"
+    save_weights(donor, init)
+    overrides = base_overrides(data, "run", iterations=1)
+    ck_every = overrides.index("ckpt_every=2")
+    overrides[ck_every] = "ckpt_every=1"
+    overrides += ["model.scale=4", "data.patch_size=8", f"model.init_from={init}", "optim.lr=1e-12", "optim.ema=null"]
+    train(load_config(None, overrides))
+    ck = torch.load(data / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    start = next(h for h in ck["history"] if "environment" in h)
+    assert start["init_from"] == {"path": str(init), "sha256": hashlib.sha256(init.read_bytes()).hexdigest()}
+    donor_state = donor.state_dict()
+    shared = [k for k, v in ck["model"].items() if k in donor_state and donor_state[k].shape == v.shape]
+    assert "conv_first.weight" in shared and len(shared) < len(ck["model"])
+    for k in shared:  # lr 1e-12: one step moves nothing measurably
+        torch.testing.assert_close(ck["model"][k], donor_state[k], atol=1e-6, rtol=0)
+
+
 def test_resume_reads_an_old_pickled_checkpoint_bit_identically(data):
     reference = train(load_config(None, base_overrides(data, "ref", iterations=6)))
     train(load_config(None, base_overrides(data, "old", iterations=4)))

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._factory import create_model
-from ._pretrained import atomic_save, read_checkpoint, save_weights
+from ._pretrained import atomic_save, read_checkpoint, save_weights, sha256_file
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
 from .devices import resolve_device
@@ -359,7 +359,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
             "training on %s, CPU %s, %d threads, precision %s (asked: %s)",
             *(proc.device, cpu, environment["threads"], precision, cfg.precision),
         )
-        state.history.append({"iteration": state.iteration, "environment": environment})  # one per (re)start
+        start = {"iteration": state.iteration, "environment": environment}  # one per (re)start
+        if cfg.model.init_from and not resume:  # the path may be replaced by later releases: keep its digest
+            start["init_from"] = {"path": cfg.model.init_from, "sha256": sha256_file(expand(cfg.model.init_from))}
+        state.history.append(start)
 
     model.train()
     interval_losses: list[float] = []  # logged as their mean: one batch's loss is too noisy for a curve
