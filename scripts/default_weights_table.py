@@ -51,7 +51,7 @@ def main() -> None:
     records = {}
     for record in (r for r in RECORDS if r.source == "builtin" and r.arch == "a2n"):
         _, info = read_checkpoint(verify_builtin(record))
-        records[info["arch"]["scale"]] = info["record"]
+        records[info["arch"]["scale"]] = {**info["record"], "training": record.training_data}
     table = {}
     for scale, rec in sorted(records.items()):
         sets = [d for d in DATASETS if d in rec["results"]]
@@ -69,6 +69,7 @@ def main() -> None:
             bicubic[ds] = (round(r.psnr, 4), round(r.ssim, 4))
         table[scale] = {
             "iterations": rec["iterations"],
+            "training": rec["training"],  # the record's own words (a run may have restarted from a release)
             "ours": {d: (rec["results"][d]["psnr"], rec["results"][d]["ssim"]) for d in sets},
             "bicubic": bicubic,
             "vdsr_published": {d: VDSR[scale][d] for d in sets},
@@ -78,7 +79,7 @@ def main() -> None:
     for scale, t in table.items():
         sets = list(t["ours"])
         lines += [
-            f"### ×{scale} (ours: {t['iterations']} iterations)",
+            f"### ×{scale} (ours: {t['training']})",
             "",
             "| method | training data | " + " | ".join(sets) + " |",
             "|---|---|" + "---|" * len(sets),
