@@ -10,8 +10,8 @@ round (the warm-up of a compiled path includes its compilation, reported separat
   * fp32 channels_last, 2 threads and 1 thread;
   * ``torch.compile`` (inductor) of the model, fp32 channels_last;
   * batch/patch shapes at equal LR pixels per step (16×48², 64×24², 36×32², 4×96²), fp32 channels_last;
-  * bf16 autocast + channels_last — measured where the CPU computes bf16 natively (AMX/AVX512-BF16); on other
-    CPUs two steps only, to show the cost of emulated bf16.
+  * bf16 autocast + channels_last — where the CPU computes bf16 natively (AMX/AVX512-BF16) with the same
+    threads, shapes and compile variants as fp32; on other CPUs two steps only, to show the cost of emulated bf16.
 
 Writes seconds per step, iterations/s and LR/HR pixels/s per path, with the CPU (model and the flags that
 decide), to ``--out``; the fastest path is what precision ``auto`` and the recipes use.
@@ -74,6 +74,20 @@ def build(p: Path_, scale: int):
     return step
 
 
+def channels_last_paths(precision: str) -> list[Path_]:
+    """Threads, equal-pixel batch shapes and torch.compile, all channels_last, in one precision."""
+    return [
+        Path_(f"{precision} channels_last, 2 threads", precision=precision),
+        Path_(f"{precision} channels_last, 1 thread", threads=1, precision=precision),
+        *(
+            Path_(f"{precision} channels_last, batch {b} x {s}^2", batch=b, patch=s, precision=precision)
+            for b, s in ((64, 24), (36, 32), (4, 96))
+        ),
+        Path_(f"{precision} channels_last, torch.compile(model)", compile=True, precision=precision),
+    ]
+
+
+DEFAULT_OUT = Path("benchmarks/results/train_speed.json")
 TIE = 0.03  # paths within 3% of the fastest are a tie (rounds vary by ~10% on this machine)
 
 
@@ -91,24 +105,16 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--no-compile", action="store_true", help="leave out the torch.compile path")
     ap.add_argument("--only", nargs="+", metavar="TEXT", help="measure only the paths whose name holds one of these")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args()
     cpu = cpu_info()
-    paths = [
-        Path_("fp32 eager NCHW, 2 threads", channels_last=False),
-        Path_("fp32 channels_last, 2 threads"),
-        Path_("fp32 channels_last, 1 thread", threads=1),
-        Path_("fp32 channels_last, batch 64 x 24^2", batch=64, patch=24),
-        Path_("fp32 channels_last, batch 36 x 32^2", batch=36, patch=32),
-        Path_("fp32 channels_last, batch 4 x 96^2", batch=4, patch=96),
-        Path_(
-            "bf16 autocast channels_last, 2 threads" + ("" if cpu.native_bf16 else " (emulated: no native bf16)"),
-            precision="bf16",
-            max_iters=None if cpu.native_bf16 else 2,
-        ),
-    ]
-    if not args.no_compile:
-        paths.append(Path_("fp32 channels_last, torch.compile(model)", compile=True))
+    paths = [Path_("fp32 eager NCHW, 2 threads", channels_last=False), *channels_last_paths("fp32")]
+    if cpu.native_bf16:  # bf16 is a real choice here: the same threads, shapes and compile as fp32
+        paths += channels_last_paths("bf16")
+    else:  # emulated: two steps only, to show its cost
+        paths.append(Path_("bf16 channels_last, 2 threads (emulated: no native bf16)", precision="bf16", max_iters=2))
+    if args.no_compile:
+        paths = [p for p in paths if not p.compile]
     if args.only:
         paths = [p for p in paths if any(text in p.name for text in args.only)]
     steps = {}
@@ -152,7 +158,9 @@ def main() -> None:
         "rows": rows,
         "fastest": fastest["path"],
         "command": f"python benchmarks/train_speed.py --scale {args.scale} --iters {args.iters}"
-        + (f" --only {' '.join(repr(o) for o in args.only)}" if args.only else ""),
+        + (" --no-compile" if args.no_compile else "")
+        + (f" --only {' '.join(repr(o) for o in args.only)}" if args.only else "")
+        + (f" --out {args.out}" if args.out != DEFAULT_OUT else ""),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

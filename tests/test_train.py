@@ -115,6 +115,38 @@ def test_two_process_ddp_matches_single_process(data):
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
+@pytest.mark.parametrize(
+    ("setting", "device", "precision", "compiler", "expected"),
+    [
+        ("auto", "cpu", "bf16", True, True),  # the measured win: bf16 on a native-bf16 CPU
+        ("auto", "cpu", "bf16", False, False),  # inductor needs a C++ compiler
+        ("auto", "cpu", "fp32", True, False),  # fp32 tied on the AVX2 CPU
+        ("auto", "cuda", "bf16", True, False),  # not measured on CUDA
+        (True, "cpu", "fp32", False, True),
+        (False, "cpu", "bf16", True, False),
+    ],
+)
+def test_compile_auto_only_where_it_measured_faster(monkeypatch, setting, device, precision, compiler, expected):
+    from attnsr import train as train_module
+
+    monkeypatch.setattr(train_module.shutil, "which", lambda name: f"/usr/bin/{name}" if compiler else None)
+    assert train_module.resolve_compile(setting, torch.device(device), precision) is expected
+
+
+def test_compiled_training_matches_eager_and_saves_plain_weights(data):
+    tmp = data
+    eager = train(load_config(None, base_overrides(tmp, "eager", iterations=3)))
+    compiled = train(load_config(None, [*base_overrides(tmp, "compiled", iterations=3), "compile=true"]))
+    a, b = load_file(eager), load_file(compiled)
+    assert a.keys() == b.keys()  # no "_orig_mod." prefixes: the plain model is what is saved
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    ck = torch.load(tmp / "compiled" / "checkpoint.pt", weights_only=False)
+    assert set(ck["model"]) == set(a)
+    starts = [h["environment"] for h in ck["history"] if "environment" in h]
+    assert [e["compiled"] for e in starts] == [True]
+
+
 def test_config_errors_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'optim.lrr'"):
         load_config(None, ["optim.lrr=1"])
@@ -143,6 +175,7 @@ def test_config_errors_are_one_line(tmp_path):
         ("threads=0", "'threads' must be at least 1"),
         ("optim.ema=1.5", "'optim.ema' must be a decay"),
         ("data.repeat=2", "unknown config key 'data.repeat'"),
+        ("compile=sometimes", "'compile' must be true, false or auto"),
     ],
 )
 def test_bad_values_fail_when_the_config_is_loaded(override, message):

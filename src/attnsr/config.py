@@ -67,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # one of attnsr.precision.PRECISIONS
     channels_last: bool = True
+    compile: bool | str = "auto"  # true | false | auto: torch.compile where it measured faster (attnsr.train)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None
     val_every: int = 1000
@@ -93,6 +94,8 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     stops a run before its data is loaded or its process group started."""
     _check_choice("optim.schedule", cfg.optim.schedule, SCHEDULES)
     _check_choice("precision", cfg.precision, PRECISIONS)
+    if cfg.compile not in (True, False, "auto"):
+        raise ConfigError(f"config key 'compile' must be true, false or auto, not {cfg.compile!r}")
     if DEVICE_PATTERN.fullmatch(cfg.device) is None:
         raise ConfigError(f"config key 'device' must be auto, cpu, cuda or cuda:N, not {cfg.device!r}")
     for key in ("iterations", "ckpt_every", "log_every", "data.patch_size", "data.batch_size", "optim.step_size"):
