@@ -371,10 +371,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     writer = open_writer(cfg, out) if proc.main else None
     environment = {**run_environment(precision, proc.device), "compiled": compiled}
     if proc.main:
-        cpu = environment["cpu"]["model"]
         log.info(
-            "training on %s, CPU %s, %d threads, precision %s (asked: %s), torch.compile %s",
-            *(proc.device, cpu, environment["threads"], precision, cfg.precision, "on" if compiled else "off"),
+            "training on %s, CPU %s, %d threads, precision %s (asked: %s), torch.compile: %s",
+            *(proc.device, environment["cpu"]["model"], environment["threads"], precision, cfg.precision, compiled),
         )
         start = {"iteration": state.iteration, "environment": environment}  # one per (re)start
         if cfg.model.init_from and not resume:  # the path may be replaced by later releases: keep its digest
