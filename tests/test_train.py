@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -176,12 +177,23 @@ def test_config_errors_are_one_line(tmp_path):
         ("optim.ema=1.5", "'optim.ema' must be a decay"),
         ("data.repeat=2", "unknown config key 'data.repeat'"),
         ("compile=sometimes", "'compile' must be true, false or auto"),
+        ("optim.loss=huber", "'optim.loss' must be one of l1, l2"),
     ],
 )
 def test_bad_values_fail_when_the_config_is_loaded(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as e:
         load_config(None, [override])
     assert "\n" not in str(e.value)
+
+
+def test_l2_loss_is_the_mean_squared_error_of_the_same_first_batch(data):
+    first = {}
+    for loss in ("l1", "l2"):
+        out = train(load_config(None, base_overrides(data, loss, iterations=1) + [f"optim.loss={loss}"])).parent
+        history = json.loads((out / "history.json").read_text())
+        first[loss] = next(row["loss"] for row in history if "loss" in row)
+    # Same seed, model and batch: for errors within [-1, 1], mean|e|^2 <= mean e^2 <= mean|e| (Jensen).
+    assert first["l1"] ** 2 <= first["l2"] < first["l1"]
 
 
 def test_a_config_built_in_code_is_checked_before_any_work(tmp_path):

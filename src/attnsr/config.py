@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .precision import PRECISIONS
 
 SCHEDULES = ("step", "cosine", "constant")
+LOSSES = ("l1", "l2")  # pixel losses (attnsr.train.LOSS_FUNCTIONS); l2 = mean squared error, what PSNR measures
 
 
 @dataclass
@@ -56,6 +57,7 @@ class OptimConfig:
     warmup: int = 0
     grad_clip: float | None = None
     ema: float | None = None  # decay, e.g. 0.999
+    loss: str = "l1"  # one of LOSSES; an l2 fine-tune at the end of an l1 run is a common last step
 
 
 @dataclass
@@ -93,6 +95,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     """Check every enumerated value and every count of ``cfg`` (one-line ConfigError), so a bad value
     stops a run before its data is loaded or its process group started."""
     _check_choice("optim.schedule", cfg.optim.schedule, SCHEDULES)
+    _check_choice("optim.loss", cfg.optim.loss, LOSSES)
     _check_choice("precision", cfg.precision, PRECISIONS)
     if cfg.compile not in (True, False, "auto"):
         raise ConfigError(f"config key 'compile' must be true, false or auto, not {cfg.compile!r}")

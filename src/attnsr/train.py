@@ -1,6 +1,6 @@
 """The training loop: one plain function that reads top to bottom, its set-up in named steps above it.
 
-Adam + L1, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast
+Adam + L1 or L2, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast
 on CPUs with native bf16 — AMX or AVX512-BF16 — fp32 on others, bf16/fp16 AMP on CUDA), channels_last,
 ``compile: auto`` (torch.compile where it measured faster: bf16 on such CPUs), periodic validation (PSNR
 on a folder), TensorBoard logs, atomic checkpoints, exact resume (model, optimizer, scheduler, EMA, RNG and
@@ -306,15 +306,18 @@ def open_writer(cfg: TrainConfig, out: Path):
     return SummaryWriter(str(out / "tb"))
 
 
+LOSS_FUNCTIONS = {"l1": F.l1_loss, "l2": F.mse_loss}  # keys: attnsr.config.LOSSES
+
+
 def train_step(state: TrainState, cfg: TrainConfig, device: torch.device, precision: str) -> float:
-    """One optimiser step on the next batch (L1 loss, optional clipping, EMA update); returns the loss."""
+    """One optimiser step on the next batch (``optim.loss``, optional clipping, EMA update); returns the loss."""
     lr_b, hr_b = state.sampler.next_batch()
     lr_b, hr_b = lr_b.to(device, non_blocking=True), hr_b.to(device, non_blocking=True)
     if cfg.channels_last:
         lr_b = lr_b.contiguous(memory_format=torch.channels_last)
     with autocast(precision, device):
         sr = state.net(lr_b)
-    loss = F.l1_loss(sr.float(), hr_b)
+    loss = LOSS_FUNCTIONS[cfg.optim.loss](sr.float(), hr_b)
     state.opt.zero_grad(set_to_none=True)
     state.scaler.scale(loss).backward()
     if cfg.optim.grad_clip:
