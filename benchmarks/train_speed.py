@@ -14,7 +14,8 @@ round (the warm-up of a compiled path includes its compilation, reported separat
     threads, shapes and compile variants as fp32; on other CPUs two steps only, to show the cost of emulated bf16.
 
 Writes seconds per step, iterations/s and LR/HR pixels/s per path, with the CPU (model and the flags that
-decide), to ``--out``; the fastest path is what precision ``auto`` and the recipes use.
+decide), to ``--out``; the fastest path that also computes fp32's gradients (``benchmarks/train_gradients.py``:
+the compiled bf16 step does not) is what ``auto`` and the recipes run.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # one of attnsr.precision.PRECISIONS
     channels_last: bool = True
-    compile: bool | str = "auto"  # true | false | auto: torch.compile where it measured faster (attnsr.train)
+    compile: bool | str = "auto"  # true | false | auto (attnsr.train.resolve_compile: eager so far)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None
     val_every: int = 1000

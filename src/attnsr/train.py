@@ -2,10 +2,10 @@
 
 Adam + L1 or L2, step/cosine schedules, optional gradient clipping and EMA, precision ``auto`` (bf16 autocast
 on CPUs with native bf16 — AMX or AVX512-BF16 — fp32 on others, bf16/fp16 AMP on CUDA), channels_last,
-``compile: auto`` (torch.compile where it measured faster: bf16 on such CPUs), periodic validation (PSNR
-on a folder), TensorBoard logs, atomic checkpoints, exact resume (model, optimizer, scheduler, EMA, RNG and
-data order) and DDP through ``torchrun`` (gloo on CPU, NCCL on CUDA;
-rank 0 logs and writes).
+``compile: auto`` (torch.compile only where it is faster and trains alike: nowhere so far), periodic
+validation (PSNR on a folder), TensorBoard logs, atomic checkpoints, exact resume (model, optimizer,
+scheduler, EMA, RNG and data order) and DDP through ``torchrun`` (gloo on CPU, NCCL on CUDA; rank 0 logs
+and writes).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import math
 import os
 import pickle
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -222,14 +221,16 @@ def build_model(cfg: TrainConfig, device: torch.device, *, init: bool) -> nn.Mod
     return model
 
 
-def resolve_compile(setting: bool | str, device: torch.device, precision: str) -> bool:
-    """Whether the training step runs the model through ``torch.compile`` (inductor). ``auto`` compiles where
-    it measured faster (``benchmarks/train_speed.py``): bf16 on a CPU with native bf16 (0.88 vs 0.97 s per
-    A2N ×2 step on an AVX512-BF16 EPYC, 12 rounds), given a C++ compiler for inductor. Eager elsewhere:
-    fp32 on the AVX2-only EPYC tied (2.49 vs 2.50 s), CUDA is not measured."""
-    if setting != "auto":
-        return bool(setting)
-    return device.type == "cpu" and precision == "bf16" and shutil.which(os.environ.get("CXX", "g++")) is not None
+def resolve_compile(setting: bool | str, precision: str) -> bool:
+    """Whether the training step runs the model through ``torch.compile`` (inductor). ``auto`` compiles where it
+    is both faster and computes eager's gradients — nowhere measured so far, so ``auto`` is eager:
+    ``benchmarks/train_speed.py`` found compiling 10 % faster only in bf16 on a native-bf16 CPU (0.88 vs 0.97 s per
+    A2N ×2 step, AVX512-BF16 EPYC) and a tie in fp32 (AVX2 EPYC), but ``benchmarks/train_gradients.py`` found its
+    bf16 backward far off fp32's (relative error 0.5–0.9 against eager bf16's 0.06–0.37, torch 2.13), and runs
+    trained that way stalled. ``true`` forces it (warning in bf16), ``false`` never compiles."""
+    if setting is True and precision == "bf16":
+        log.warning("torch.compile in bf16 measured gradients far off fp32 (benchmarks/train_gradients.py)")
+    return setting is True
 
 
 def build_state(
@@ -361,7 +362,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     precision = resolve_precision(cfg.precision, proc.device)
-    compiled = resolve_compile(cfg.compile, proc.device, precision)
+    compiled = resolve_compile(cfg.compile, precision)
     out = check_out_dir(cfg, resume=resume)
     sampler, val_dir = build_data(cfg, proc)  # data first: a missing folder or bad image stops before work
     model = build_model(cfg, proc.device, init=not resume)
