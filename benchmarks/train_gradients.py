@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from attnsr import create_model
 from attnsr.config import load_config
 from attnsr.precision import autocast, cpu_info
-from attnsr.train import build_data, start_process
+from attnsr.train import LOSS_FUNCTIONS, build_data, start_process
 
 PATHS = {  # name: (precision, compiled)
     "fp32 eager": ("fp32", False),
@@ -38,12 +38,13 @@ PATHS = {  # name: (precision, compiled)
 DEFAULT_OUT = Path("benchmarks/results/train_gradients.json")
 
 
-def gradients(net: torch.nn.Module, model: torch.nn.Module, lr: torch.Tensor, hr: torch.Tensor, precision: str):
-    """The L1-loss gradient of every parameter of ``model`` (run through ``net``: itself or its compiled form)."""
+def gradients(net: torch.nn.Module, model: torch.nn.Module, batch: tuple, precision: str, loss: str):
+    """The ``loss`` gradient of every parameter of ``model`` (run through ``net``: itself or its compiled form)."""
+    lr, hr = batch
     model.zero_grad(set_to_none=True)
     with autocast(precision, "cpu"):
         sr = net(lr)
-    F.l1_loss(sr.float(), hr).backward()
+    LOSS_FUNCTIONS[loss](sr.float(), hr).backward()
     return [p.grad.detach().clone() for p in model.parameters()]
 
 
@@ -76,7 +77,7 @@ def main() -> None:
     model = create_model("a2n", scale=args.scale, pretrained=args.weights).train().to(memory_format=torch.channels_last)
     compiled = torch.compile(model)
     names = [n for n, _ in model.named_parameters()]
-    recipe = load_config(Path(f"configs/local/a2n_x{args.scale}_291.yaml"))  # its data, patches and seed
+    recipe = load_config(Path(f"configs/local/a2n_x{args.scale}_291.yaml"))  # its data, patches, seed and loss
     sampler, _ = build_data(recipe, start_process(recipe))
 
     rows: dict[str, list[dict]] = {k: [] for k in paths if k != "fp32 eager"}
@@ -84,11 +85,11 @@ def main() -> None:
     previous = None
     for _ in range(args.batches):
         lr, hr = sampler.next_batch()
-        lr = lr.contiguous(memory_format=torch.channels_last)
-        ref = gradients(model, model, lr, hr, "fp32")
+        batch = (lr.contiguous(memory_format=torch.channels_last), hr)
+        ref = gradients(model, model, batch, "fp32", recipe.optim.loss)
         for name in rows:
             precision, is_compiled = paths[name]
-            grads = gradients(compiled if is_compiled else model, model, lr, hr, precision)
+            grads = gradients(compiled if is_compiled else model, model, batch, precision, recipe.optim.loss)
             rows[name].append(compare(grads, ref, names))
         if previous is not None:
             batch_cosines.append(compare(ref, previous, names)["cosine"])

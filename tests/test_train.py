@@ -190,6 +190,13 @@ def test_bad_values_fail_when_the_config_is_loaded(override, message):
     assert "\n" not in str(e.value)
 
 
+def test_every_configurable_loss_has_its_function():
+    from attnsr.config import LOSSES
+    from attnsr.train import LOSS_FUNCTIONS
+
+    assert set(LOSS_FUNCTIONS) == set(LOSSES)
+
+
 def test_l2_loss_is_the_mean_squared_error_of_the_same_first_batch(data):
     first = {}
     for loss in ("l1", "l2"):
