@@ -9,6 +9,8 @@ Usage (from the repository root; ~15-20 s per crop for PAN x4 on one CPU thread,
     python benchmarks/lam_di.py --model pan --scale 4 --weights ../shared/weights/official/pan_x4.pth
     python benchmarks/lam_di.py --weights runs/a2n_x4_291/a2n_x4.safetensors --name a2n_x4_291
     python benchmarks/lam_di.py ... --limit 10          # a quick partial run
+    python benchmarks/lam_di.py ... --resume            # continue an interrupted run (same weights)
+The per-crop JSON is rewritten (atomically) after every crop, so an interrupted run loses at most one crop.
 The same numbers come from ``attnsr analyze lam-set --model ... --json FILE``.
 Writes docs/analysis/lam_di_<name>.json (per crop) and updates docs/analysis/lam_di.md (one row per model).
 """
@@ -25,7 +27,9 @@ from pathlib import Path
 import torch
 
 from attnsr import build_from_checkpoint, create_model
-from attnsr.analysis.lam_crops import evaluate_lam_set, load_manifest
+from attnsr._pretrained import find_record, sha256_file
+from attnsr.analysis.lam_crops import LamCropResult, evaluate_lam_set, load_manifest
+from attnsr.outputs import write_text
 
 OUT = Path("docs/analysis")
 
@@ -42,6 +46,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 is far slower on a busy 2-core CPU)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--resume", action="store_true", help="keep the crops already in the JSON of this --name")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -53,7 +58,40 @@ def main() -> None:
     arch = model.arch
     name = args.name or f"{arch['name']}_x{arch['scale']}"
     manifest = load_manifest(args.manifest)
+    if args.weights:
+        weights_sha256 = sha256_file(Path(args.weights))
+    else:
+        weights_sha256 = find_record(arch["name"], arch["scale"], "builtin").sha256
+    record = OUT / f"lam_di_{name}.json"
+    done, seconds_before = [], 0.0
+    if args.resume and record.is_file():
+        earlier = json.loads(record.read_text())
+        same = (earlier.get("model"), earlier.get("weights_sha256"), earlier.get("manifest"))
+        if same != (arch, weights_sha256, manifest.get("name")):
+            raise SystemExit(f"{record}: made with other weights, model or manifest; not resuming ({same})")
+        done = [LamCropResult(**c) for c in earlier["crops"]]
+        seconds_before = earlier["seconds"]
+    payload = {
+        "name": name,
+        "model": arch,
+        "weights": args.weights,
+        "weights_sha256": weights_sha256,
+        "manifest": manifest.get("name"),
+        "threads": args.threads,
+        "device": args.device,
+    }
     start = time.perf_counter()
+    crops = list(done)
+
+    def save(results: list[LamCropResult], di: float | None, psnr: float | None) -> None:
+        seconds = seconds_before + time.perf_counter() - start
+        body = {**payload, "crops_done": len(results), "seconds": round(seconds, 1), "di": di, "psnr": psnr}
+        write_text(record, json.dumps({**body, "crops": [asdict(r) for r in results]}, indent=1), overwrite=True)
+
+    def on_crop(r: LamCropResult) -> None:  # partial record after every crop: an interruption loses one crop
+        crops.append(r)
+        save(crops, None, None)
+
     res = evaluate_lam_set(
         model,
         manifest,
@@ -62,21 +100,11 @@ def main() -> None:
         limit=args.limit,
         batch_size=args.batch_size,
         device=args.device,
+        on_crop=on_crop,
+        done=done,
     )
-    seconds = time.perf_counter() - start
-    OUT.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "name": name,
-        "model": arch,
-        "weights": args.weights,
-        "manifest": manifest.get("name"),
-        "crops_done": len(res.crops),
-        "seconds": round(seconds, 1),
-        "threads": args.threads,
-        "device": args.device,
-        **asdict(res),
-    }
-    (OUT / f"lam_di_{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    seconds = seconds_before + time.perf_counter() - start
+    save(res.crops, res.di, res.psnr)
     table = OUT / "lam_di.md"
     rows = {}
     if table.is_file():

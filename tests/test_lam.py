@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -28,7 +29,7 @@ from attnsr.analysis.lam import (
     lam_map,
     local_attribution_map,
 )
-from attnsr.analysis.lam_crops import build_lam_manifest, load_manifest, manifest_crops
+from attnsr.analysis.lam_crops import build_lam_manifest, evaluate_lam_set, load_manifest, manifest_crops
 from attnsr.analysis.lam_figures import saliency_image
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError
@@ -414,3 +415,25 @@ def test_cli_lam_manifest_and_lam_set(tmp_path):
     assert len(data["crops"]) == 1
     assert abs(data["di"] - np.mean([c["di"] for c in data["crops"]])) < 1e-9
     assert all(np.isfinite(c["psnr"]) for c in data["crops"])
+
+
+def test_lam_set_resumes_from_earlier_results_and_refuses_foreign_ones(tmp_path):
+    torch.manual_seed(0)
+    hr_dir = tmp_path / "HR"
+    hr_dir.mkdir()
+    for i in range(2):
+        write_image(hr_dir / f"im{i}.png", torch.rand(1, 3, 48, 56))
+    manifest = build_lam_manifest(hr_dir, count=3, crop=32, window=8, margin=4)
+    model = attnsr.create_model("pan", scale=4, num_blocks=1).eval()
+    full = evaluate_lam_set(model, manifest, scale=4, hr_dir=hr_dir, batch_size=25)
+    assert len(full.crops) == 3
+    computed = []
+    resumed = evaluate_lam_set(
+        model, manifest, scale=4, hr_dir=hr_dir, batch_size=25, done=full.crops[:2], on_crop=computed.append
+    )
+    assert [c.id for c in computed] == [full.crops[2].id]  # only the missing crop is computed
+    assert [c.id for c in resumed.crops] == [c.id for c in full.crops]
+    assert resumed.di == pytest.approx(full.di, rel=1e-6) and resumed.psnr == pytest.approx(full.psnr, rel=1e-6)
+    foreign = dataclasses.replace(full.crops[0], window=[0, 0, 8, 8])
+    with pytest.raises(AttnsrError, match="not a crop of this manifest"):
+        evaluate_lam_set(model, manifest, scale=4, hr_dir=hr_dir, done=[foreign])

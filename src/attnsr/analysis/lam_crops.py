@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,15 +220,29 @@ def evaluate_lam_set(
     batch_size: int = BATCH_SIZE,
     device: torch.device | str | None = None,
     on_crop: Callable[[LamCropResult], None] | None = None,
+    done: Iterable[LamCropResult] = (),
 ) -> LamSetResult:
     """LAM DI and PSNR of ``model`` over a manifest's crops (LR = MATLAB bicubic of each HR crop).
 
     PSNR: standard protocol (SR rounded to 8 bits, BT.601 Y, ``scale`` pixels cropped), per crop.
+    ``done``: results of an interrupted run of the same model and manifest; those crops are taken as they
+    are (each must name its crop's file and window) and only the others are computed.
     """
     if manifest.get("scale", scale) != scale:
         log.warning("manifest was built for x%s, evaluating x%d", manifest.get("scale"), scale)
-    results = []
-    for entry, hr in manifest_crops(manifest, hr_dir, limit=limit):
+    selected = manifest["crops"][:limit]
+    by_id = {c["id"]: c for c in selected}
+    reused = {}
+    for r in done:
+        entry = by_id.get(r.id)
+        if entry is None or entry["file"] != r.file or list(entry["window"]) != list(r.window):
+            raise DataError(f"earlier LAM result for crop {r.id} ({r.file}) is not a crop of this manifest")
+        reused[r.id] = r
+    if reused:
+        log.info("LAM set: %d of %d crops taken from the earlier run", len(reused), len(selected))
+    todo = {**manifest, "crops": [c for c in selected if c["id"] not in reused]}
+    results = list(reused.values())
+    for entry, hr in manifest_crops(todo, hr_dir):
         lr = bicubic_downsample(hr, scale)
         res = local_attribution_map(model, lr, Window(*entry["window"]), batch_size=batch_size, device=device)
         p, _ = score_standard(res.sr, hr, scale=scale)
@@ -241,6 +255,8 @@ def evaluate_lam_set(
             on_crop(r)
     if not results:
         raise DataError("the LAM manifest selects no crops")
+    order = {c["id"]: i for i, c in enumerate(selected)}
+    results.sort(key=lambda r: order[r.id])
     di = float(np.mean([r.di for r in results]))
     finite = [r.psnr for r in results if math.isfinite(r.psnr)]
     return LamSetResult(di=di, psnr=float(np.mean(finite)) if finite else math.inf, crops=results)
