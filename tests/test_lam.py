@@ -358,12 +358,18 @@ def test_cli_lam_writes_di_and_gini(tmp_path):
     assert rc == 2
 
 
-def test_cli_lam_manifest_and_lam_set(tmp_path):
+def _random_hr_folder(tmp_path, height: int, width: int):
+    """Two random HR images (seed 0) in tmp_path/HR."""
     torch.manual_seed(0)
     hr_dir = tmp_path / "HR"
     hr_dir.mkdir()
     for i in range(2):
-        write_image(hr_dir / f"im{i}.png", torch.rand(1, 3, 60, 72))
+        write_image(hr_dir / f"im{i}.png", torch.rand(1, 3, height, width))
+    return hr_dir
+
+
+def test_cli_lam_manifest_and_lam_set(tmp_path):
+    hr_dir = _random_hr_folder(tmp_path, 60, 72)
     manifest = tmp_path / "m.json"
     assert (
         main(
@@ -418,11 +424,7 @@ def test_cli_lam_manifest_and_lam_set(tmp_path):
 
 
 def test_lam_set_resumes_from_earlier_results_and_refuses_foreign_ones(tmp_path):
-    torch.manual_seed(0)
-    hr_dir = tmp_path / "HR"
-    hr_dir.mkdir()
-    for i in range(2):
-        write_image(hr_dir / f"im{i}.png", torch.rand(1, 3, 48, 56))
+    hr_dir = _random_hr_folder(tmp_path, 48, 56)
     manifest = build_lam_manifest(hr_dir, count=3, crop=32, window=8, margin=4)
     model = attnsr.create_model("pan", scale=4, num_blocks=1).eval()
     full = evaluate_lam_set(model, manifest, scale=4, hr_dir=hr_dir, batch_size=25)
