@@ -24,6 +24,7 @@ from attnsr import create_model
 from attnsr._pretrained import sha256_file
 from attnsr.evaluate import evaluate_folder, make_forward
 from attnsr.io import list_images
+from attnsr.outputs import write_text
 from attnsr.precision import cpu_info
 from attnsr.settings import shared_root
 
@@ -72,7 +73,6 @@ def main() -> None:
             }
             print(name, rows[name], flush=True)
     out = args.out or Path(f"benchmarks/results/fit_gap_x{args.scale}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "fit_gap",
         "scale": args.scale,
@@ -85,7 +85,7 @@ def main() -> None:
         "command": "python benchmarks/fit_gap.py "
         + " ".join([f"--scale {args.scale}", *(f"--weights {w}" for w in args.weights)]),
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    write_text(out, json.dumps(payload, indent=2), overwrite=True)
     print("wrote", out)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from attnsr.config import load_config
+from attnsr.outputs import write_text
 from attnsr.precision import cpu_info
 from attnsr.train import train
 
@@ -72,7 +73,6 @@ def main() -> None:
         results[name] = {"init_from": init, "curve": curve, "wall_s": round(time.time() - t0, 1)}
         print(name, curve, flush=True)
     out = args.out or Path(f"benchmarks/results/scale_transfer_x{args.scale}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "scale_transfer",
         "scale": args.scale,
@@ -83,7 +83,7 @@ def main() -> None:
         "command": "python benchmarks/scale_transfer.py "
         + " ".join([f"--scale {args.scale}", *(f"--init {a}" for a in args.init), f"--iters {args.iters}"]),
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
+    write_text(out, json.dumps(payload, indent=2), overwrite=True)
     print("wrote", out)
 
 
