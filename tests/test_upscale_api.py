@@ -4,6 +4,7 @@ agree with PyTorch, the per-argument cache, exports cached in the cache folder, 
 from __future__ import annotations
 
 import importlib.util
+import statistics
 import time
 
 import numpy as np
@@ -223,22 +224,35 @@ def test_twenty_calls_load_the_model_once(tiny_weights, monkeypatch):
     loads = []
     real_load = upscaler.load_model
     monkeypatch.setattr(upscaler, "load_model", lambda *a, **k: loads.append(1) or real_load(*a, **k))
-    upscaler._cached_upscaler.cache_clear()
-    t0 = time.perf_counter()
-    for _ in range(20):
-        out = attnsr.upscale(img, scale=2, weights=tiny_weights)
-    cached = time.perf_counter() - t0
-    assert len(loads) == 1 and out.shape == (128, 128, 3)
-    t0 = time.perf_counter()
-    up = attnsr.Upscaler(weights=tiny_weights, scale=2)
-    for _ in range(20):
-        up(img)
-    direct = time.perf_counter() - t0
-    assert cached < 1.3 * direct, f"20 cached calls {cached:.3f}s vs one load + 20 forwards {direct:.3f}s"
+
+    def cached_calls():
+        upscaler._cached_upscaler.cache_clear()
+        for _ in range(20):
+            out = attnsr.upscale(img, scale=2, weights=tiny_weights)
+        assert out.shape == (128, 128, 3)
+
+    def direct_calls():
+        up = attnsr.Upscaler(weights=tiny_weights, scale=2)
+        for _ in range(20):
+            up(img)
+
+    # Timings on a shared 2-core machine are noisy: interleave five rounds of each path, alternating which
+    # goes first, and compare medians.
+    rounds = 5
+    timings = {cached_calls: [], direct_calls: []}
+    for i in range(rounds):
+        for path in (cached_calls, direct_calls) if i % 2 == 0 else (direct_calls, cached_calls):
+            t0 = time.perf_counter()
+            path()
+            timings[path].append(time.perf_counter() - t0)
+    assert len(loads) == 2 * rounds, "each path loads the model once per round: 20 calls, one load"
+    cached, direct = (statistics.median(timings[path]) for path in (cached_calls, direct_calls))
+    assert cached < 1.3 * direct, f"20 cached calls {cached:.3f}s vs one load + 20 forwards {direct:.3f}s (medians)"
+    loads.clear()
     attnsr.upscale(img, scale=2, weights=tiny_weights)
-    assert len(loads) == 2, "the cached Upscaler is still used"
+    assert len(loads) == 0, "the cached Upscaler is still used"
     attnsr.upscale(img, scale=2, weights=tiny_weights, backend="torch")
-    assert len(loads) == 3, "other arguments, another Upscaler"
+    assert len(loads) == 1, "other arguments, another Upscaler"
 
 
 def test_cli_uses_one_upscaler_for_a_folder(tmp_path, tiny_weights, monkeypatch, capsys):
