@@ -12,6 +12,7 @@ import attnsr
 from attnsr.complexity import count_macs, count_parameters
 from attnsr.models.a2n import A2N_VARIANTS
 from attnsr.models.a2n_analysis import TABLE2_SETTINGS
+from attnsr.outputs import write_text
 
 PAPER_K = {  # thousands of parameters, A2N paper (x4)
     "attention-only": 810,
@@ -55,8 +56,7 @@ def main() -> None:
                 "gmacs_720p": None,
             }
         )
-    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
-    Path("benchmarks/results/ablation_params.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_text(Path("benchmarks/results/ablation_params.json"), json.dumps(rows, indent=2) + "\n", overwrite=True)
     lines = [
         "# A2N ablation variants: parameters (x4)",
         "",
@@ -79,7 +79,7 @@ def main() -> None:
         elif r["paper_k"] and r["paper_k"] in (round(r["params"] / 1000), r["params"] // 1000):
             note = "equal to the paper's figure (which rounds or truncates to thousands)"
         lines.append(f"| {r['variant']} | `{json.dumps(r['options'])}` | {r['params']:,} | {paper} | {note} |")
-    Path("docs/ablation_params.md").write_text("\n".join(lines) + "\n")
+    write_text(Path("docs/ablation_params.md"), "\n".join(lines) + "\n", overwrite=True)
     print("\n".join(lines))
 
 

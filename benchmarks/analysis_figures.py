@@ -35,6 +35,7 @@ from attnsr.analysis.lam import Window, local_attribution_map
 from attnsr.analysis.lam_crops import pick_window
 from attnsr.analysis.lam_figures import plot_lam
 from attnsr.cli.render import markdown, to_csv
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 
 OUT = Path("docs/analysis")
@@ -69,11 +70,13 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
         rows = res.rows()
         headers = ["block", "feature", *FILTERS]
         cells = [[r["block"], r["feature"], *(_fmt(r[f]) for f in FILTERS)] for r in rows]
-        (OUT / "a2n_x2_set14_correlation.csv").write_text(
+        write_text(
+            OUT / "a2n_x2_set14_correlation.csv",
             to_csv(
                 ["block", "module", "feature", *FILTERS, "images"],
                 [[r["block"], r["module"], r["feature"], *(r[f] for f in FILTERS), r["images"]] for r in rows],
-            )
+            ),
+            overwrite=True,
         )
         means = {
             (feat, f): float(np.nanmean([r[f] for r in rows if r["feature"] == feat]))
@@ -81,7 +84,8 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
             for f in FILTERS
         }
         summary = [[feat, *(_fmt(means[(feat, f)]) for f in FILTERS)] for feat in ("input", "multiplied")]
-        (OUT / "a2n_x2_set14_correlation.md").write_text(
+        write_text(
+            OUT / "a2n_x2_set14_correlation.md",
             f"# Mask vs high-pass feature correlation — {title} ({len(images)} images)\n\n"
             "Mean Pearson r per block (channel-mean mask vs |Laplace| / Sobel / Scharr magnitude of the "
             "channel-mean feature; `input` = branch input x, `multiplied` = k3(x), the feature the mask "
@@ -90,7 +94,8 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
             + markdown(["feature", *FILTERS], summary)
             + "\n\nPer block:\n\n"
             + markdown(headers, cells)
-            + "\n"
+            + "\n",
+            overwrite=True,
         )
         plot_correlation(res, OUT / "a2n_x2_set14_correlation.png", title=title)
     if "adm" in parts:
@@ -100,7 +105,8 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
         timings["adm"] = _took(start)
         plot_adm_distribution(stats, OUT / "a2n_x2_set14_adm_violin.png", title=f"{title}: ADM w_att per block")
         plot_extreme_maps(hi, lo, OUT / "a2n_x2_set14_adm_extremes.png", title=f"{title}: by ADM w_att")
-        (OUT / "a2n_x2_set14_adm.json").write_text(
+        write_text(
+            OUT / "a2n_x2_set14_adm.json",
             json.dumps(
                 {
                     "summary": stats.summary(),
@@ -110,7 +116,8 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
                 },
                 indent=1,
             )
-            + "\n"
+            + "\n",
+            overwrite=True,
         )
 
 
@@ -149,18 +156,20 @@ def lam_part(shared: Path, timings: dict, batch_size: int) -> None:
         )
         logging.info("%s: DI %.3f (%.1fs)", tag, res.di, res.seconds)
     timings["lam_demo"] = {**_took(start), "per_image_s": round((time.perf_counter() - start) / len(jobs), 1)}
-    (OUT / "pan_x4_lam_demo.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_text(OUT / "pan_x4_lam_demo.json", json.dumps(rows, indent=1) + "\n", overwrite=True)
     seeded_di = float(np.mean([r["di"] for r in rows if r["window_from"] == "seeded"]))
     cells = [
         [r["image"], f"({r['window'][0]}, {r['window'][1]})", r["window_from"], f"{r['di']:.3f}", f"{r['seconds']:.0f}"]
         for r in rows
     ]
-    (OUT / "pan_x4_lam_demo.md").write_text(
+    write_text(
+        OUT / "pan_x4_lam_demo.md",
         "# LAM of official PAN x4 on the seven LAM demo crops\n\n"
         "16x16 HR windows; LR = MATLAB bicubic /4; sigma 1.2, 50 steps. "
         "Command: `python benchmarks/analysis_figures.py --only lam`\n\n"
         + markdown(["image", "window (row, col)", "window from", "DI", "seconds"], cells)
-        + f"\n\nMean DI over the seeded windows: {seeded_di:.3f}\n"
+        + f"\n\nMean DI over the seeded windows: {seeded_di:.3f}\n",
+        overwrite=True,
     )
 
 
@@ -182,7 +191,7 @@ def main() -> None:
         a2n_parts(shared, parts, timings)
     if "lam" in parts:
         lam_part(shared, timings, args.batch_size)
-    timings_path.write_text(json.dumps(dict(sorted(timings.items())), indent=1) + "\n")
+    write_text(timings_path, json.dumps(dict(sorted(timings.items())), indent=1) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

@@ -115,13 +115,15 @@ def main() -> None:
         f"| {name} | {len(res.crops)} | {res.di:.3f} | {res.psnr:.3f} | "
         f"{seconds / len(res.crops):.1f} s ({args.device}, {args.threads} thr) |"
     )
-    table.write_text(
+    write_text(
+        table,
         "# LAM Diffusion Index over the Urban100 150-crop set (A2N Table 7 protocol)\n\n"
         "DI = (1 − Gini)·100 of the LAM map (SPEC §4), mean over crops; PSNR: standard protocol (Y, 4 px border) "
         "on the 256x256 crops. Rows: `python benchmarks/lam_di.py ...` (see its docstring).\n\n"
         "| model | crops | DI | PSNR (dB) | time per crop |\n|---|---|---|---|---|\n"
         + "\n".join(rows[k] for k in sorted(rows))
-        + "\n"
+        + "\n",
+        overwrite=True,
     )
     print(
         f"{name}: {len(res.crops)} crops, DI {res.di:.3f}, PSNR {res.psnr:.3f} dB, "

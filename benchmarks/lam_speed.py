@@ -27,6 +27,7 @@ import attnsr
 from attnsr import build_from_checkpoint
 from attnsr.analysis.images import image_input
 from attnsr.analysis.lam import STEPS, Window, local_attribution_map
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 
 
@@ -96,8 +97,7 @@ def main() -> None:
         out["cases"]["pan_x4"]["weights"] = "official" if ckpt.is_file() else "random"
         print("pan_x4", round(out["cases"]["pan_x4"]["speedup"], 2), flush=True)
     path = Path("benchmarks/results/lam_speed.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    write_text(path, json.dumps(out, indent=1) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import torch
 from attnsr import build_from_checkpoint
 from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 
 RUNS = [
@@ -68,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.render:
         rows = [r for f in args.render for r in json.loads(f.read_text())["results"]]
-        args.out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+        write_text(args.out, json.dumps({"results": rows}, indent=2) + "\n", overwrite=True)
         render(rows, args.out.with_suffix(".md"))
         return
     if args.threads:
@@ -102,8 +103,7 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps({"results": rows}, indent=2) + "\n")
+            write_text(args.out, json.dumps({"results": rows}, indent=2) + "\n", overwrite=True)
     render(rows, args.out.with_suffix(".md"))
 
 
@@ -123,7 +123,7 @@ def render(rows: list[dict], path: Path) -> None:
             f"| {r['model']} | x{r['scale']} | {r['protocol']} | {r['dataset']} | {r['psnr']:.4f} | "
             f"{r['ssim']:.4f} | {pub} | {delta} | {anc} | {adelta} |"
         )
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

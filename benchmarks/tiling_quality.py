@@ -18,6 +18,7 @@ from attnsr.backends import torch_runner
 from attnsr.data.imresize import bicubic_downsample, mod_crop
 from attnsr.io import list_images, load_rgb
 from attnsr.metrics import evaluate_pair, psnr
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 from attnsr.upscaler import load_model, upscale_tensor
 
@@ -67,8 +68,7 @@ def main() -> None:
     for key, value in list(out["a2n_benchmark"].items()):
         ds, tile = key.split("/")
         out.setdefault("a2n_change_db", {})[key] = value - out["a2n_benchmark"][f"{ds}/tile0"]
-    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
-    Path("benchmarks/results/tiling_quality.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_text(Path("benchmarks/results/tiling_quality.json"), json.dumps(out, indent=2) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

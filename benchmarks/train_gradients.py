@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from attnsr import create_model
 from attnsr.config import load_config
+from attnsr.outputs import write_text
 from attnsr.precision import autocast, cpu_info
 from attnsr.train import LOSS_FUNCTIONS, build_data, start_process
 
@@ -115,8 +116,7 @@ def main() -> None:
         "paths": summary,
         "cosine_between_batches_fp32": batch_cosines,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
     for name, s in summary.items():
         print(f"{name:>20}: median rel err {s['median_rel_err']:.3f}, cosine {s['median_cosine']:.4f}")
     print(f"fp32 gradients of different batches: cosine {statistics.median(batch_cosines or [float('nan')]):.4f}")

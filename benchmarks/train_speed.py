@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from attnsr import create_model
+from attnsr.outputs import write_text
 from attnsr.precision import autocast, cpu_info
 
 
@@ -163,8 +164,7 @@ def main() -> None:
         + (f" --only {' '.join(repr(o) for o in args.only)}" if args.only else "")
         + (f" --out {args.out}" if args.out != DEFAULT_OUT else ""),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
     for r in rows:
         print(f"{r['path']:<60} {r['seconds_per_step']:7.2f} s/it {r['lr_pixels_per_s']:>8} LR px/s")
     print("fastest:", fastest["path"])

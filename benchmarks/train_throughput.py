@@ -28,6 +28,7 @@ from attnsr import create_model
 from attnsr.config import load_config
 from attnsr.data.datasets import PatchSampler, load_pairs
 from attnsr.data.lr_cache import default_lr_cache
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 from attnsr.train import train
 
@@ -111,8 +112,7 @@ def main() -> None:
         "data_fraction_of_step": med(data_times) / med(loop),
         "samples": {"fp32": fp32, "bf16": bf16, "loop": loop},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    write_text(args.out, json.dumps(res, indent=2) + "\n", overwrite=True)
     for k, v in res["seconds_per_iter"].items():
         print(f"{k:32s} {v:.3f} s/it")
     print(f"bf16+channels_last speed-up over fp32 eager: {res['bf16_speedup_over_fp32']:.2f}x")

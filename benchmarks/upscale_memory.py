@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from attnsr.outputs import write_text
 from attnsr.precision import cpu_info
 
 Image.MAX_IMAGE_PIXELS = None  # the output is 16000x12000 on purpose
@@ -67,8 +68,7 @@ def main() -> None:
         "extra_args": args.extra,
     }
     print(json.dumps(result, indent=2))
-    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
-    Path("benchmarks/results/upscale_memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text(Path("benchmarks/results/upscale_memory.json"), json.dumps(result, indent=2) + "\n", overwrite=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import attnsr
 from attnsr.backends import is_installed
 from attnsr.complexity import count_macs
 from attnsr.export import export_onnx
+from attnsr.outputs import write_text
 from attnsr.precision import cpu_info
 from attnsr.upscaler import load_model
 
@@ -194,8 +195,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "all_seconds"}, indent=2), flush=True)
     if args.quality:
         result["quality"] = quality(model)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
     print(markdown_table(result))
 
 

@@ -25,6 +25,7 @@ from attnsr import create_model, save_weights
 from attnsr._pretrained import BUILTIN_DIR, sha256_file
 from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
+from attnsr.outputs import write_text
 from attnsr.settings import shared_root
 
 
@@ -98,9 +99,10 @@ def main() -> None:
     }
     out = BUILTIN_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
     save_weights(model, out, record=record)
-    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
-    Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json").write_text(
-        json.dumps(record, indent=2) + "\n"
+    write_text(
+        Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json"),
+        json.dumps(record, indent=2) + "\n",
+        overwrite=True,
     )
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); add its record to RECORDS in src/attnsr/_pretrained.py:")
     print(record_entry(arch, out, record))
