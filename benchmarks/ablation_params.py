@@ -6,7 +6,6 @@ Usage: python benchmarks/ablation_params.py  ->  docs/ablation_params.md and ben
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import attnsr
 from attnsr.complexity import count_macs, count_parameters
@@ -56,7 +55,7 @@ def main() -> None:
                 "gmacs_720p": None,
             }
         )
-    write_text(Path("benchmarks/results/ablation_params.json"), json.dumps(rows, indent=2) + "\n", overwrite=True)
+    write_text("benchmarks/results/ablation_params.json", json.dumps(rows, indent=2), overwrite=True)
     lines = [
         "# A2N ablation variants: parameters (x4)",
         "",
@@ -79,7 +78,7 @@ def main() -> None:
         elif r["paper_k"] and r["paper_k"] in (round(r["params"] / 1000), r["params"] // 1000):
             note = "equal to the paper's figure (which rounds or truncates to thousands)"
         lines.append(f"| {r['variant']} | `{json.dumps(r['options'])}` | {r['params']:,} | {paper} | {note} |")
-    write_text(Path("docs/ablation_params.md"), "\n".join(lines) + "\n", overwrite=True)
+    write_text("docs/ablation_params.md", "\n".join(lines) + "\n", overwrite=True)
     print("\n".join(lines))
 
 

@@ -115,8 +115,7 @@ def a2n_parts(shared: Path, parts: set[str], timings: dict) -> None:
                     "suppressed": [{"image": m.image, "block": m.block, "w_att": m.w_att} for m in lo],
                 },
                 indent=1,
-            )
-            + "\n",
+            ),
             overwrite=True,
         )
 
@@ -156,7 +155,7 @@ def lam_part(shared: Path, timings: dict, batch_size: int) -> None:
         )
         logging.info("%s: DI %.3f (%.1fs)", tag, res.di, res.seconds)
     timings["lam_demo"] = {**_took(start), "per_image_s": round((time.perf_counter() - start) / len(jobs), 1)}
-    write_text(OUT / "pan_x4_lam_demo.json", json.dumps(rows, indent=1) + "\n", overwrite=True)
+    write_text(OUT / "pan_x4_lam_demo.json", json.dumps(rows, indent=1), overwrite=True)
     seeded_di = float(np.mean([r["di"] for r in rows if r["window_from"] == "seeded"]))
     cells = [
         [r["image"], f"({r['window'][0]}, {r['window'][1]})", r["window_from"], f"{r['di']:.3f}", f"{r['seconds']:.0f}"]
@@ -191,7 +190,7 @@ def main() -> None:
         a2n_parts(shared, parts, timings)
     if "lam" in parts:
         lam_part(shared, timings, args.batch_size)
-    write_text(timings_path, json.dumps(dict(sorted(timings.items())), indent=1) + "\n", overwrite=True)
+    write_text(timings_path, json.dumps(dict(sorted(timings.items())), indent=1), overwrite=True)
 
 
 if __name__ == "__main__":

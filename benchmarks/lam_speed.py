@@ -97,7 +97,7 @@ def main() -> None:
         out["cases"]["pan_x4"]["weights"] = "official" if ckpt.is_file() else "random"
         print("pan_x4", round(out["cases"]["pan_x4"]["speedup"], 2), flush=True)
     path = Path("benchmarks/results/lam_speed.json")
-    write_text(path, json.dumps(out, indent=1) + "\n", overwrite=True)
+    write_text(path, json.dumps(out, indent=1), overwrite=True)
 
 
 if __name__ == "__main__":

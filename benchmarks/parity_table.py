@@ -69,7 +69,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.render:
         rows = [r for f in args.render for r in json.loads(f.read_text())["results"]]
-        write_text(args.out, json.dumps({"results": rows}, indent=2) + "\n", overwrite=True)
+        write_text(args.out, json.dumps({"results": rows}, indent=2), overwrite=True)
         render(rows, args.out.with_suffix(".md"))
         return
     if args.threads:
@@ -103,7 +103,7 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-            write_text(args.out, json.dumps({"results": rows}, indent=2) + "\n", overwrite=True)
+            write_text(args.out, json.dumps({"results": rows}, indent=2), overwrite=True)
     render(rows, args.out.with_suffix(".md"))
 
 

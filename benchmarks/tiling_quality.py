@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -68,7 +67,7 @@ def main() -> None:
     for key, value in list(out["a2n_benchmark"].items()):
         ds, tile = key.split("/")
         out.setdefault("a2n_change_db", {})[key] = value - out["a2n_benchmark"][f"{ds}/tile0"]
-    write_text(Path("benchmarks/results/tiling_quality.json"), json.dumps(out, indent=2) + "\n", overwrite=True)
+    write_text("benchmarks/results/tiling_quality.json", json.dumps(out, indent=2), overwrite=True)
 
 
 if __name__ == "__main__":

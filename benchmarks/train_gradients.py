@@ -116,7 +116,7 @@ def main() -> None:
         "paths": summary,
         "cosine_between_batches_fp32": batch_cosines,
     }
-    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
+    write_text(args.out, json.dumps(result, indent=2), overwrite=True)
     for name, s in summary.items():
         print(f"{name:>20}: median rel err {s['median_rel_err']:.3f}, cosine {s['median_cosine']:.4f}")
     print(f"fp32 gradients of different batches: cosine {statistics.median(batch_cosines or [float('nan')]):.4f}")

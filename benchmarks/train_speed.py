@@ -164,7 +164,7 @@ def main() -> None:
         + (f" --only {' '.join(repr(o) for o in args.only)}" if args.only else "")
         + (f" --out {args.out}" if args.out != DEFAULT_OUT else ""),
     }
-    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
+    write_text(args.out, json.dumps(result, indent=2), overwrite=True)
     for r in rows:
         print(f"{r['path']:<60} {r['seconds_per_step']:7.2f} s/it {r['lr_pixels_per_s']:>8} LR px/s")
     print("fastest:", fastest["path"])

@@ -112,7 +112,7 @@ def main() -> None:
         "data_fraction_of_step": med(data_times) / med(loop),
         "samples": {"fp32": fp32, "bf16": bf16, "loop": loop},
     }
-    write_text(args.out, json.dumps(res, indent=2) + "\n", overwrite=True)
+    write_text(args.out, json.dumps(res, indent=2), overwrite=True)
     for k, v in res["seconds_per_iter"].items():
         print(f"{k:32s} {v:.3f} s/it")
     print(f"bf16+channels_last speed-up over fp32 eager: {res['bf16_speedup_over_fp32']:.2f}x")

@@ -68,7 +68,7 @@ def main() -> None:
         "extra_args": args.extra,
     }
     print(json.dumps(result, indent=2))
-    write_text(Path("benchmarks/results/upscale_memory.json"), json.dumps(result, indent=2) + "\n", overwrite=True)
+    write_text("benchmarks/results/upscale_memory.json", json.dumps(result, indent=2), overwrite=True)
 
 
 if __name__ == "__main__":

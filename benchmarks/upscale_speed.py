@@ -195,7 +195,7 @@ def main() -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "all_seconds"}, indent=2), flush=True)
     if args.quality:
         result["quality"] = quality(model)
-    write_text(args.out, json.dumps(result, indent=2) + "\n", overwrite=True)
+    write_text(args.out, json.dumps(result, indent=2), overwrite=True)
     print(markdown_table(result))
 
 

@@ -99,11 +99,8 @@ def main() -> None:
     }
     out = BUILTIN_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
     save_weights(model, out, record=record)
-    write_text(
-        Path(f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json"),
-        json.dumps(record, indent=2) + "\n",
-        overwrite=True,
-    )
+    result = f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json"
+    write_text(result, json.dumps(record, indent=2), overwrite=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); add its record to RECORDS in src/attnsr/_pretrained.py:")
     print(record_entry(arch, out, record))
 
