@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,8 +211,14 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"override {text!r}: value is not valid YAML") from None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Defaults ← YAML file ← ``key=value`` overrides, each key and value type-checked."""
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    layers: Sequence[Mapping[str, Any]] = (),
+) -> TrainConfig:
+    """Defaults ← YAML file ← ``layers`` (mappings of dotted keys to values, in order, e.g. a study's
+    budget and cell) ← ``key=value`` overrides, each key and value type-checked."""
     cfg = TrainConfig()
     if path is not None:
         p = Path(path)
@@ -224,6 +231,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise ConfigError(f"config file {str(p)!r} must hold a mapping of overrides")
         for k, v in data.items():
+            _apply(cfg, str(k), v)
+    for layer in layers:
+        for k, v in layer.items():
             _apply(cfg, str(k), v)
     for text in overrides or []:
         _apply(cfg, *parse_override(text))

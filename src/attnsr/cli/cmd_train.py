@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from tqdm import tqdm
-
 from ..config import load_config
 from ..errors import AttnsrError
+from .render import StepBar
 
 EPILOG = """\
 --set values are YAML: --set optim.lr=1e-4 --set data.augment=false --set model.options={num_blocks: 4}
@@ -49,19 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and holds_run(cfg.out_dir):
         raise AttnsrError(f"{cfg.out_dir!r} already holds a run; add --resume to continue it or choose another out_dir")
     logging.getLogger("attnsr").setLevel(logging.INFO)
-    bar = None
-
-    def on_step(info) -> None:
-        nonlocal bar
-        if args.no_progress:
-            return
-        if bar is None:
-            bar = tqdm(total=info.total, initial=info.iteration - 1, unit="it", dynamic_ncols=True)
-        bar.update(1)
-        bar.set_postfix(loss=f"{info.loss:.4f}", lr=f"{info.lr:.2e}")
-
-    final = train(cfg, resume=args.resume, on_step=on_step)
-    if bar is not None:
-        bar.close()
+    bar = StepBar(disable=args.no_progress)
+    final = train(cfg, resume=args.resume, on_step=bar)
+    bar.close()
     print(f"weights written to {final}")
     return 0

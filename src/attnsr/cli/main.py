@@ -47,6 +47,7 @@ from . import (  # noqa: E402
     cmd_export,
     cmd_models,
     cmd_profile,
+    cmd_study,
     cmd_train,
     cmd_upscale,
     cmd_weights,
@@ -65,7 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cmd_upscale, cmd_eval, cmd_train, cmd_models, cmd_weights, cmd_profile, cmd_export, cmd_analyze):
+    for module in (
+        cmd_upscale,
+        cmd_eval,
+        cmd_train,
+        cmd_study,
+        cmd_models,
+        cmd_weights,
+        cmd_profile,
+        cmd_export,
+        cmd_analyze,
+    ):
         module.add_parser(sub)
     return parser
 

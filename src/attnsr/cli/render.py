@@ -27,3 +27,26 @@ def to_csv(headers: list[str], rows: list[list]) -> str:
     w.writerow(headers)
     w.writerows(rows)
     return buf.getvalue()
+
+
+class StepBar:
+    """A training progress bar fed by ``attnsr.train``'s ``on_step`` (a :class:`attnsr.train.StepInfo`); it opens
+    at the first step, at the iteration a resumed run starts from."""
+
+    def __init__(self, *, disable: bool = False, desc: str | None = None) -> None:
+        self.disable, self.desc, self.bar = disable, desc, None
+
+    def __call__(self, info) -> None:
+        if self.disable:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=info.total, initial=info.iteration - 1, unit="it", dynamic_ncols=True, desc=self.desc)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{info.loss:.4f}", lr=f"{info.lr:.2e}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
