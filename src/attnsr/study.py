@@ -48,7 +48,7 @@ from .io import list_images
 from .outputs import write_text
 from .precision import cpu_info
 from .settings import expand
-from .train import StepInfo, holds_run, train
+from .train import CHECKPOINT, StepInfo, holds_run, train
 
 log = logging.getLogger(__name__)
 
@@ -440,14 +440,14 @@ def run_study(
 
 
 def progress(run: Run) -> int:
-    """The iteration a run's checkpoint holds, read from its history (0: not started)."""
+    """The iteration a run's checkpoint holds (0: not started, or a checkpoint that does not read)."""
     if not holds_run(run.out_dir):
         return 0
-    try:
-        history = json.loads((run.out_dir / "history.json").read_text())
-    except (OSError, ValueError):
+    try:  # memory-mapped: only the few bytes of the iteration are read
+        ck = torch.load(run.out_dir / CHECKPOINT, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any unreadable checkpoint is "not started" here; train() says why
         return 0
-    return max((h.get("iteration", 0) for h in history if isinstance(h, dict)), default=0)
+    return int(ck.get("iteration", 0))
 
 
 @dataclass(frozen=True)
