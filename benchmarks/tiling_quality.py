@@ -32,7 +32,7 @@ def main() -> None:
     pan = torch_runner(
         load_model("pan", scale=4, weights=root / "weights" / "official" / "pan_x4.pth"), precision="fp32"
     )
-    a2n = torch_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="auto")
+    a2n = torch_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="fp32")
     out: dict = {"pan_tiled_vs_whole_psnr": {}, "a2n_benchmark": {}}
     tiles = [0, *args.tiles]
     for ds in args.datasets:

@@ -24,7 +24,12 @@ def add_parser(sub) -> None:
     add_model_arguments(p)
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="benchmark folders (DIR or DIR/HR)")
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default, on every machine: reported figures must not depend on the CPU); bf16/fp16/auto on request",
+    )
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--json", type=output_file(".json"), help="write {'results': [...]} here")
