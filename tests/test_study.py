@@ -102,7 +102,7 @@ def test_run_interrupted_resumes_and_matches_an_uninterrupted_run(tmp_path):
         str(tmp_path / "b.json"),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    first = tmp_path / "runs_b" / "tiny" / "cpu" / "adm" / "seed0" / "checkpoint.pt"
+    first = tmp_path / "runs_b" / "tiny" / "cpu" / "adm" / "seed0" / "history.json"  # written with checkpoint 10
     deadline = time.monotonic() + 300
     while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)

@@ -44,6 +44,9 @@ def is_weights_path(weights: WeightsSpec) -> bool:
     return isinstance(weights, Path) or (isinstance(weights, str) and weights not in WEIGHT_SOURCES)
 
 
+COUNT_OPTIONS = {"num_feats", "num_blocks", "num_groups", "num_modules", "reduction"}
+
+
 def _build(name: str, scale: int, options: dict) -> nn.Module:
     entry = get_entry(name)
     if scale not in entry.scales:
@@ -53,6 +56,10 @@ def _build(name: str, scale: int, options: dict) -> nn.Module:
     if unknown:
         valid = ", ".join(p for p in params if p != "scale")
         raise ModelError(f"{name} has no option {', '.join(map(repr, unknown))}; valid options: {valid}")
+    for key in COUNT_OPTIONS & set(options):  # the shared vocabulary of sizes: a count of at least one
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelError(f"{name} option {key!r} must be an integer of at least 1, not {value!r}")
     model = entry.builder(scale=scale, **options)
     model.arch = {"name": name, "scale": scale, "options": dict(options)}
     return model

@@ -9,6 +9,7 @@ is written next to the run's outputs.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -110,6 +111,14 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     _check_at_least("model.scale", cfg.model.scale, 1)
     if not cfg.optim.lr > 0 or not cfg.optim.gamma > 0:
         raise ConfigError(f"optim.lr and optim.gamma must be positive, not {cfg.optim.lr!r} and {cfg.optim.gamma!r}")
+    for key in ("optim.lr", "optim.gamma", "optim.min_lr", "optim.weight_decay", "optim.grad_clip", "optim.ema"):
+        value = _get(cfg, key)
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"config key {key!r} must be a finite number, not {value!r}")
+    if not 0 <= cfg.seed <= 2**32 - 1:
+        raise ConfigError(f"config key 'seed' must be an integer in [0, 2**32 - 1], not {cfg.seed!r}")
+    if not all(math.isfinite(b) and 0 <= b < 1 for b in cfg.optim.betas):
+        raise ConfigError(f"config key 'optim.betas' must be two numbers in [0, 1), not {list(cfg.optim.betas)!r}")
     if cfg.optim.grad_clip is not None and not cfg.optim.grad_clip > 0:
         raise ConfigError(f"config key 'optim.grad_clip' must be positive or null, not {cfg.optim.grad_clip!r}")
     if cfg.optim.ema is not None and not 0 < cfg.optim.ema < 1:

@@ -29,6 +29,14 @@ class ConfigError(AttnsrError):
     """An unknown configuration key or a value of the wrong type."""
 
 
+class RunExistsError(ConfigError):
+    """A fresh training run was asked for in a folder that already holds one (the CLI adds how to resume)."""
+
+
+class TrainingError(AttnsrError):
+    """A run stopped: it diverged (a non-finite loss or weights) or its checkpoint could not be written."""
+
+
 class DownloadError(CheckpointError):
     """Weights could not be fetched (no network, server error); says where to fetch them by hand."""
 

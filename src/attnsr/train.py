@@ -11,6 +11,8 @@ and writes).
 from __future__ import annotations
 
 import copy
+import errno
+import io
 import json
 import logging
 import math
@@ -26,21 +28,23 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from ._factory import create_model
-from ._pretrained import atomic_save, read_checkpoint, save_weights, sha256_file
+from ._pretrained import read_checkpoint, save_weights, sha256_file
 from .config import TrainConfig, config_to_dict, save_config, validate_config
 from .data.datasets import PatchSampler, load_pairs
 from .devices import resolve_device
-from .errors import ConfigError, DataError
-from .outputs import check_output_folder, write_text
+from .errors import CheckpointError, DataError, RunExistsError, TrainingError
+from .outputs import atomic_path, check_output_folder, write_text
 from .precision import autocast, resolve_precision, run_environment
 from .settings import expand
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
+MAX_SKIPPED_STEPS = 10  # fp16: consecutive steps skipped by the grad scaler before the run counts as diverged
+PREVIOUS = "checkpoint.prev.pt"  # one generation back: what a damaged latest checkpoint falls back to
 
 
 @dataclass
@@ -98,20 +102,36 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(py_state)
 
 
-@torch.no_grad()
-def validate(model: nn.Module, folder: Path, *, scale: int, device: torch.device, precision: str) -> float:
-    """Mean standard-protocol PSNR over a folder of HR images (LR made by imresize)."""
+def load_validation(folder: Path, *, scale: int) -> list[tuple[Tensor, Tensor]]:
+    """The validation folder's (LR, HR) pairs, read once before the first iteration so that a missing, empty or
+    unreadable folder stops the run before any work (LR made by imresize from the mod-cropped HR)."""
     from .data.imresize import bicubic_downsample, mod_crop
     from .io import list_images, load_rgb
+
+    if not folder.is_dir():
+        raise DataError(f"validation folder {str(folder)!r} does not exist")
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"validation folder {str(folder)!r} holds no images")
+    pairs = []
+    for path in files:
+        hr = mod_crop(load_rgb(path), scale)
+        pairs.append((bicubic_downsample(hr, scale), hr))
+    return pairs
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, pairs: list[tuple[Tensor, Tensor]], *, scale: int, device: torch.device, precision: str
+) -> float:
+    """Mean standard-protocol PSNR over :func:`load_validation`'s pairs."""
     from .metrics import evaluate_pair
 
     model.eval()
     values = []
-    for path in list_images(folder):
-        hr = mod_crop(load_rgb(path), scale)
-        lr = bicubic_downsample(hr, scale).to(device)
+    for lr, hr in pairs:
         with autocast(precision, device):
-            sr = model(lr).float().cpu()
+            sr = model(lr.to(device)).float().cpu()
         values.append(evaluate_pair(sr, hr, scale=scale)[0])
     model.train()
     return float(np.mean(values))
@@ -163,8 +183,9 @@ def start_process(cfg: TrainConfig) -> Process:
 
 
 def holds_run(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` already holds a run (its checkpoint), which only a resume may continue."""
-    return (Path(out_dir) / CHECKPOINT).exists()
+    """Whether ``out_dir`` already holds a run (its checkpoint, or the one before), which only a resume may
+    continue."""
+    return (Path(out_dir) / CHECKPOINT).exists() or (Path(out_dir) / PREVIOUS).exists()
 
 
 def check_out_dir(cfg: TrainConfig, *, resume: bool) -> Path:
@@ -172,16 +193,15 @@ def check_out_dir(cfg: TrainConfig, *, resume: bool) -> Path:
     leaves no empty folder); a fresh run refuses one that already holds a checkpoint."""
     out = check_output_folder(cfg.out_dir, what="out_dir")
     if not resume and holds_run(out):
-        raise ConfigError(f"{str(out)!r} already holds a run; resume it or choose another out_dir")
+        raise RunExistsError(f"{str(out)!r} already holds a run; resume it or choose another out_dir")
     return out
 
 
-def build_data(cfg: TrainConfig, proc: Process) -> tuple[PatchSampler, Path | None]:
-    """The patch sampler (this rank's shard) and the validation folder; bad folders or images fail here,
+def build_data(cfg: TrainConfig, proc: Process) -> tuple[PatchSampler, list[tuple[Tensor, Tensor]] | None]:
+    """The patch sampler (this rank's shard) and the validation pairs; bad folders or images fail here,
     before any work."""
     val_dir = expand(cfg.data.val_dir) if cfg.data.val_dir else None
-    if val_dir is not None and not val_dir.is_dir():
-        raise DataError(f"validation folder {str(val_dir)!r} does not exist")
+    val = load_validation(val_dir, scale=cfg.model.scale) if val_dir is not None and cfg.val_every else None
     pairs = load_pairs(
         [expand(d) for d in cfg.data.train_dirs],
         scale=cfg.model.scale,
@@ -200,7 +220,7 @@ def build_data(cfg: TrainConfig, proc: Process) -> tuple[PatchSampler, Path | No
         rank=proc.rank,
         world_size=proc.world,
     )
-    return sampler, val_dir
+    return sampler, val
 
 
 def build_model(cfg: TrainConfig, device: torch.device, *, init: bool) -> nn.Module:
@@ -252,9 +272,20 @@ def build_state(
     )
 
 
-def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
-    """Atomically write everything exact resume needs, RNG states included."""
-    atomic_save(
+def _finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
+def save_checkpoint(state: TrainState, cfg: TrainConfig, out: Path) -> None:
+    """Atomically write everything exact resume needs, RNG states included, keeping the checkpoint before it
+    as ``checkpoint.prev.pt``. The bytes are made in memory first, so a full disk is an ``OSError`` of the
+    write (ENOSPC), never a half-written zip; it ends the run with one line and the last checkpoint intact."""
+    if not _finite(state.model) or (state.ema is not None and not _finite(state.ema)):
+        raise TrainingError(
+            f"training diverged: the weights are not finite at iteration {state.iteration}; {_kept(out)}"
+        )
+    buf = io.BytesIO()
+    torch.save(
         {
             "arch": state.model.arch,
             "model": state.model.state_dict(),
@@ -269,30 +300,123 @@ def save_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
             "train_seconds": state.train_seconds,
             "config": config_to_dict(cfg),
         },
-        path,
+        buf,
     )
-
-
-def resume_state(state: TrainState, path: Path) -> None:
-    """Restore ``state`` (and the RNGs) from the checkpoint at ``path``."""
-    if not path.is_file():
-        raise ConfigError(f"nothing to resume: {str(path)!r} does not exist")
+    latest = out / CHECKPOINT
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # written before the RNG states were tensors: this run's own file
-        log.info("%s predates weights_only checkpoints; reading it as the run's own trusted file", path)
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    state.model.load_state_dict(ck["model"])
-    state.opt.load_state_dict(ck["optimizer"])
+        with atomic_path(latest, overwrite=True) as tmp:
+            tmp.write_bytes(buf.getbuffer())
+            if latest.exists():
+                os.replace(latest, out / PREVIOUS)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise TrainingError(
+            f"no space left on {str(out)!r} while writing the checkpoint of iteration {state.iteration}; {_kept(out)}"
+        ) from exc
+
+
+def _load_file(path: Path) -> dict:
+    """One checkpoint file, or CheckpointError saying in a line why it does not load."""
+    try:
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # written before the RNG states were tensors: this run's own file
+            log.info("%s predates weights_only checkpoints; reading it as the run's own trusted file", path)
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{str(path)!r} does not load as a checkpoint ({reason[:160]})") from None
+    if not isinstance(ck, dict) or not {"model", "optimizer", "iteration", "config"} <= set(ck):
+        raise CheckpointError(f"{str(path)!r} is not a training checkpoint of attnsr")
+    return ck
+
+
+def _kept_iteration(out: Path) -> int | None:
+    """The iteration of the newest checkpoint of ``out`` that loads (None: none does)."""
+    for name in (CHECKPOINT, PREVIOUS):
+        try:
+            return int(_load_file(out / name)["iteration"])
+        except (CheckpointError, OSError):
+            continue
+    return None
+
+
+def read_resume_checkpoint(out: Path) -> dict:
+    """The newest loadable checkpoint of the run in ``out``: the latest, else the one before it (saying so)."""
+    latest, previous = out / CHECKPOINT, out / PREVIOUS
+    if not latest.exists() and not previous.exists():
+        raise CheckpointError(f"nothing to resume: {str(latest)!r} does not exist")
+    try:
+        return _load_file(latest)
+    except (CheckpointError, FileNotFoundError) as exc:
+        if not previous.exists():
+            raise CheckpointError(f"cannot resume: {exc}; no earlier checkpoint is kept") from None
+        ck = _load_file(previous)
+        log.warning("%s; resuming from the previous checkpoint (iteration %d)", exc, ck["iteration"])
+        return ck
+
+
+def _describe_model(model: dict) -> str:
+    options = f" {json.dumps(model.get('options') or {}, sort_keys=True)}" if model.get("options") else ""
+    return f"{model.get('name')} x{model.get('scale')}{options}"
+
+
+def check_resumable(ck: dict, cfg: TrainConfig, path: Path) -> None:
+    """The checkpoint is of this recipe's model and not past its iterations (one line saying what differs)."""
+    theirs = ck["config"].get("model", {})
+    mine = {"name": cfg.model.name, "scale": cfg.model.scale, "options": cfg.model.options}
+    if any(theirs.get(k) != mine[k] for k in ("name", "scale")) or (theirs.get("options") or {}) != mine["options"]:
+        raise CheckpointError(
+            f"{str(path)!r} holds a run of {_describe_model(theirs)}, but the recipe asks for "
+            f"{_describe_model(mine)}; resume with the run's own recipe or choose another out_dir"
+        )
+    if ck["iteration"] > cfg.iterations:
+        raise CheckpointError(
+            f"{str(path)!r} is at iteration {ck['iteration']}, past the recipe's {cfg.iterations} iterations"
+        )
+
+
+def resume_state(state: TrainState, cfg: TrainConfig, out: Path) -> None:
+    """Restore ``state`` (and the RNGs) from the run's newest loadable checkpoint in ``out``."""
+    ck = read_resume_checkpoint(out)
+    check_resumable(ck, cfg, out)
+    try:
+        state.model.load_state_dict(ck["model"])
+        state.opt.load_state_dict(ck["optimizer"])
+        if state.ema is not None and ck.get("ema") is not None:
+            state.ema.load_state_dict(ck["ema"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"the checkpoint in {str(out)!r} does not fit this recipe's model ({first[:160]})"
+        ) from None
     state.sched.load_state_dict(ck["scheduler"])
     state.scaler.load_state_dict(ck["scaler"])
-    if state.ema is not None and ck.get("ema") is not None:
-        state.ema.load_state_dict(ck["ema"])
     state.sampler.load_state_dict(ck["sampler"])
     _set_rng_state(ck["rng"])
     state.iteration, state.history = ck["iteration"], ck.get("history", [])
     state.train_seconds = ck.get("train_seconds", 0.0)
-    log.info("resumed %s at iteration %d", path.parent, state.iteration)
+    log.info("resumed %s at iteration %d", out, state.iteration)
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Atomic-write temporaries (``.checkpoint.<hex>.tmp.pt``…) left by a run killed while writing."""
+    for tmp in out.glob(".*.tmp.*"):
+        if tmp.is_file():
+            log.info("removing %s, left by an interrupted write", tmp.name)
+            tmp.unlink(missing_ok=True)
+
+
+def strict_json(value):
+    """``value`` with every non-finite float as None: history.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def open_writer(cfg: TrainConfig, out: Path):
@@ -342,7 +466,9 @@ def ema_decay(target: float, iteration: int) -> float:
 
 
 def save_final(state: TrainState, cfg: TrainConfig, path: Path, environment: dict) -> None:
-    """The (EMA) weights as safetensors with the record that rebuilds and describes them."""
+    """The (EMA) weights as safetensors with the record that rebuilds and describes them (finite only)."""
+    if not _finite(state.ema or state.model):
+        raise TrainingError(f"the final weights are not finite; nothing was saved to {str(path)!r}")
     record = {
         "config": config_to_dict(cfg),
         "iterations": cfg.iterations,
@@ -355,6 +481,31 @@ def save_final(state: TrainState, cfg: TrainConfig, path: Path, environment: dic
     save_weights(state.ema or state.model, path, record=record)
 
 
+def _kept(out: Path) -> str:
+    kept = _kept_iteration(out)
+    return f"the checkpoint of iteration {kept} is kept" if kept is not None else "no checkpoint was written"
+
+
+def _diverged(out: Path, iteration: int, loss: float) -> TrainingError:
+    return TrainingError(
+        f"training diverged at iteration {iteration}: loss {loss}; {_kept(out)} (lower optim.lr or set optim.grad_clip)"
+    )
+
+
+def start_run(cfg: TrainConfig, proc: Process, state: TrainState, out: Path, *, resume: bool) -> None:
+    """Restore a resumed run, or start a fresh one with an iteration-0 checkpoint (so that a run that diverges
+    or fills the disk at once still leaves a loadable checkpoint); the config is written at every (re)start."""
+    if resume:
+        resume_state(state, cfg, out)
+    if not proc.main:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    save_config(cfg, out / "config.yaml")
+    if not resume:
+        save_checkpoint(state, cfg, out)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
     """Run (or resume) training; returns the path of the final safetensors weights."""
     validate_config(cfg)  # a config built in code gets the checks load_config makes
@@ -364,14 +515,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     precision = resolve_precision(cfg.precision, proc.device)
     compiled = resolve_compile(cfg.compile, precision)
     out = check_out_dir(cfg, resume=resume)
-    sampler, val_dir = build_data(cfg, proc)  # data first: a missing folder or bad image stops before work
-    model = build_model(cfg, proc.device, init=not resume)
+    model = build_model(cfg, proc.device, init=not resume)  # a bad model option stops here, in an instant
+    sampler, val_pairs = build_data(cfg, proc)  # then data: a missing folder or bad image stops before work
     state = build_state(cfg, proc, model, sampler, precision, compiled=compiled)
-    if resume:
-        resume_state(state, out / CHECKPOINT)
-    elif proc.main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
+    start_run(cfg, proc, state, out, resume=resume)
     writer = open_writer(cfg, out) if proc.main else None
     environment = {**run_environment(precision, proc.device), "compiled": compiled}
     if proc.main:
@@ -386,9 +533,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
 
     model.train()
     interval_losses: list[float] = []  # logged as their mean: one batch's loss is too noisy for a curve
+    skipped = 0  # consecutive fp16 steps the grad scaler skipped on a non-finite loss
     while state.iteration < cfg.iterations:
         t0 = time.perf_counter()
         loss = train_step(state, cfg, proc.device, precision)
+        if not math.isfinite(loss):
+            skipped = skipped + 1 if precision == "fp16" else MAX_SKIPPED_STEPS
+            if skipped >= MAX_SKIPPED_STEPS:  # the in-memory weights are never saved from here on
+                raise _diverged(out, state.iteration + 1, loss)
+        else:
+            skipped = 0
         interval_losses.append(loss)
         state.iteration += 1
         done, lr = state.iteration, state.sched.get_last_lr()[0]
@@ -413,17 +567,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
                 if writer:
                     writer.add_scalar("train/loss", loss, done)
                     writer.add_scalar("train/lr", lr, done)
-            if val_dir is not None and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.iterations):
+            if val_pairs is not None and (done % cfg.val_every == 0 or done == cfg.iterations):
                 psnr = validate(
-                    state.ema or model, val_dir, scale=cfg.model.scale, device=proc.device, precision=precision
+                    state.ema or model, val_pairs, scale=cfg.model.scale, device=proc.device, precision=precision
                 )
                 state.history.append({"iteration": done, "val_psnr": psnr})
                 log.info("iteration %d: validation PSNR %.3f dB", done, psnr)
                 if writer:
                     writer.add_scalar("val/psnr", psnr, done)
             if done % cfg.ckpt_every == 0 or done == cfg.iterations:
-                save_checkpoint(state, cfg, out / CHECKPOINT)
-                write_text(out / "history.json", json.dumps(state.history), overwrite=True)  # atomic
+                save_checkpoint(state, cfg, out)
+                history = json.dumps(strict_json(state.history), allow_nan=False)
+                write_text(out / "history.json", history, overwrite=True)  # atomic
         if proc.distributed:
             dist.barrier()
 

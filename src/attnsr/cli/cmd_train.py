@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..config import load_config
-from ..errors import AttnsrError
 from .render import StepBar
 
 EPILOG = """\
@@ -42,11 +41,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..train import holds_run, train
+    from ..train import train
 
     cfg = load_config(args.config, args.overrides)
-    if not args.resume and holds_run(cfg.out_dir):
-        raise AttnsrError(f"{cfg.out_dir!r} already holds a run; add --resume to continue it or choose another out_dir")
     logging.getLogger("attnsr").setLevel(logging.INFO)
     bar = StepBar(disable=args.no_progress)
     final = train(cfg, resume=args.resume, on_step=bar)

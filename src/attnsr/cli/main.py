@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 
-from ..errors import AttnsrError, OutputExistsError
+from ..errors import AttnsrError, OutputExistsError, RunExistsError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -43,6 +43,7 @@ if _may_handle_sigint():
 
 from . import (  # noqa: E402
     cmd_analyze,
+    cmd_cache,
     cmd_eval,
     cmd_export,
     cmd_models,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_profile,
         cmd_export,
         cmd_analyze,
+        cmd_cache,
     ):
         module.add_parser(sub)
     return parser
@@ -92,6 +94,8 @@ def error_line(exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         if isinstance(exc, OutputExistsError):
             text += "; pass --overwrite to replace it"
+        elif isinstance(exc, RunExistsError):
+            text += "; add --resume to continue it"
     return "error: " + " ".join(_ANSI.sub("", text).split())
 
 
