@@ -10,7 +10,9 @@ by sha256 whenever they are loaded. Adding built-in weights is one entry here pl
 Checkpoint files: the project writes safetensors whose metadata holds the architecture (registry name,
 scale, options) so they rebuild themselves. Foreign (official) files are read with
 ``torch.load(weights_only=True)`` and recognised from their keys and shapes (spandrel's way), or by
-their sha256 when it is a record's; never from their file names.
+their sha256 when it is a record's; never from their file names. A file that is no readable checkpoint
+(an OpenVINO IR, an ONNX model, a truncated download, a text file) is one CheckpointError line saying what
+it is not and which weights files are read, never torch's own multi-line advice.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import json
 import logging
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import torch
@@ -436,11 +440,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist")
     if p.suffix == ".safetensors":
         return _read_safetensors(p)
+    head = _head(p)
+    other = _other_format(p, head)
+    if other is not None:
+        raise _unreadable(p, other)
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {str(p)!r}: {first[:160]}") from None
+    except Exception as exc:  # torch raises many types, with paragraphs of advice: one line of ours instead
+        raise _unreadable(p, _why_torch_failed(head, exc)) from None
     if isinstance(obj, dict) and "model" in obj and "arch" in obj:  # our training checkpoint: EMA weights if kept
         weights = obj["ema"] if isinstance(obj.get("ema"), dict) else obj["model"]
         return weights, {"format": "attnsr-train", "arch": obj["arch"], "record": {"iteration": obj.get("iteration")}}
@@ -460,13 +467,72 @@ def _read_safetensors(p: Path) -> tuple[dict[str, torch.Tensor], dict]:
         with safe_open(str(p), framework="pt") as f:
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises several types for corrupt files
-        raise CheckpointError(f"cannot read checkpoint {str(p)!r}: {type(exc).__name__}") from None
+    except Exception:  # safetensors raises several types for corrupt files
+        raise _unreadable(p, "it is not a complete safetensors file (truncated or damaged)") from None
     info = {"format": meta.get("format", "foreign")}
     if "arch" in meta:
         info["arch"] = json.loads(meta["arch"])
         info["record"] = json.loads(meta.get("record", "{}"))
     return state, info
+
+
+_WEIGHT_FORMATS = ".safetensors or PyTorch .pt/.pth checkpoints (an .onnx export runs in `attnsr upscale --weights`)"
+_ZIP = b"PK\x03\x04"  # torch.save's default format is a zip archive
+_PICKLE = b"\x80"  # the legacy format (and plain pickles) start with the pickle PROTO opcode
+
+
+def _unreadable(p: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"cannot read checkpoint {str(p)!r}: {what}; weights files are {_WEIGHT_FORMATS}")
+
+
+def _head(p: Path, n: int = 512) -> bytes:
+    with open(p, "rb") as f:
+        return f.read(n)
+
+
+def _other_format(p: Path, head: bytes) -> str | None:
+    """What ``p`` is when its first bytes (or, for ONNX, its suffix) say it is no PyTorch checkpoint."""
+    if not head:
+        return "it is empty"
+    if head.startswith((_ZIP, _PICKLE)):
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<") and b"<net" in text:
+        return "it is an OpenVINO IR model (.xml), not a weights file"
+    if text.startswith(b"<"):
+        return "it is an XML/HTML text file, not a weights file"
+    if p.suffix.lower() == ".onnx":
+        return "it is an ONNX model, not a weights file"
+    if p.suffix.lower() == ".bin" and p.with_suffix(".xml").is_file():
+        return "it is the weights half of an OpenVINO IR model, not a weights file"
+    return "it is not a PyTorch checkpoint (neither a zip archive nor a pickle)"
+
+
+def _why_torch_failed(head: bytes, exc: Exception) -> str:
+    """One line for torch.load's failure on a file that starts like a checkpoint."""
+    text = str(exc)
+    unsupported = re.search(r"Unsupported global: GLOBAL ([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)", text)
+    # A zip checkpoint's pickle is whole once read; a legacy file cut short can end inside a name.
+    if unsupported and (head.startswith(_ZIP) or _names_an_object(unsupported.group(1)) is not False):
+        return f"it holds Python objects besides tensors ({unsupported.group(1)}), which attnsr does not unpickle"
+    if head.startswith(_ZIP) and ("not in a subdirectory" in text or "data.pkl" in text):
+        return "it is a zip archive but not a PyTorch checkpoint"
+    return "it is a truncated or damaged PyTorch checkpoint"
+
+
+def _names_an_object(name: str) -> bool | None:
+    """Whether dotted ``name`` is an object of a module already imported; None when its module is not
+    imported (nothing is imported here: the name comes from an untrusted file)."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        obj = sys.modules.get(".".join(parts[:i]))
+        if obj is not None:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr, None)
+                if obj is None:
+                    return False
+            return not isinstance(obj, ModuleType)  # a pickle's globals are classes or functions
+    return None
 
 
 def scale_in_name(path: str | Path) -> int | None:
