@@ -51,6 +51,20 @@ CASES = {
         (["--set", "out_dir=afile"], "is a file, not a folder"),
         (["--set", "out_dir=/proc/no/run"], "not writable"),
         (["missing.yaml"], "does not exist"),
+        (["--set", "seed=-1"], "'seed' must be an integer in [0, 2**32 - 1]"),
+        (["--set", "seed=99999999999"], "'seed' must be an integer in [0, 2**32 - 1]"),
+        (["--set", "optim.lr=.inf"], "'optim.lr' must be a finite number"),
+        (["--set", "optim.betas=[0.9, 1]"], "'optim.betas' must be two numbers in [0, 1)"),
+        (["--set", "optim.ema=1.5"], "'optim.ema' must be a decay in (0, 1)"),
+        (["--set", "model.options={num_blocks: -1}"], "'num_blocks' must be an integer of at least 1"),
+        (["--set", "model.options={num_feats: 0}"], "'num_feats' must be an integer of at least 1"),
+        (["--set", "model.options={nonsense: 1}"], "has no option 'nonsense'"),
+        (["--set", "=3"], "is not of the form key=value"),
+        (["--set", "iterations"], "is not of the form key=value"),
+        (["--set", "nokey=1"], "unknown config key 'nokey'"),
+        (["--set", "out_dir=damaged", "--resume"], "does not load as a checkpoint"),
+        (["--set", "out_dir=notckpt", "--resume"], "is not a training checkpoint of attnsr"),
+        (["--set", "out_dir=emptyrun", "--resume"], "nothing to resume"),
     ],
     "analyze heatmap": [
         (["--image", "tiny.png", "-o", "h.txt"], "must end in .png"),
@@ -59,6 +73,12 @@ CASES = {
         (["--image", "tiny.png", "-o", "h.png", "--device", "cuda"], "CUDA is not available"),
         (["--image", f"{LONG}.png", "-o", "h.png"], "File name too long"),
         (["--image", "missing.png", "-o", "h.png"], "missing.png"),
+        (["--image", "tiny.png", "-o", "h.png", "--blocks", ","], "names no block"),
+        (["--image", "tiny.png", "-o", "h.png", "--blocks", "0"], "outside 1..16"),
+        (["--image", "tiny.png", "-o", "h.png", "--blocks", "3-1"], "is not a block or an increasing range"),
+        (["--image", "tiny.png", "-o", "h.png", "--blocks", "1,x"], "is not a block or an increasing range"),
+        (["--image", "tiny.png", "-o", "h.png", "--option", "=2"], "--option '=2' is not of the form key=value"),
+        (["--image", "tiny.png", "-o", "h.png", "--option", "num_blocks=0"], "must be an integer of at least 1"),
     ],
     "analyze correlation": [
         (["--data", "ds", "--limit", "0"], "--limit: must be at least 1"),
@@ -67,11 +87,18 @@ CASES = {
         (["--data", "ds", "--json", "exists.json"], "pass --overwrite"),
         (["--data", "ds", "--plot", "p.txt"], "must end in .png"),
         (["--data", "ds", "--csv", "afile/c.csv"], "is a file, not a folder"),
+        (["--data", "ds", "--blocks", "17"], "outside 1..16"),
+        (["--data", "ds", "--blocks", ""], "names no block"),
     ],
     "analyze switching": [
         (["--data", "ds", "--json", "exists.json"], "pass --overwrite"),
         (["--data", "ds", "--markdown", "/proc/no/t.md"], "not writable"),
         (["--data", "ds", "--device", "cuda"], "CUDA is not available"),
+        (["--data", "ds", "--settings", ";"], "names no setting"),
+        (["--data", "ds", "--settings", ""], "names no setting"),
+        (["--data", "ds", "--settings", "all;2-1"], "is not a block or an increasing range"),
+        (["--data", "ds", "--settings", "1-99"], "outside 1..16"),
+        (["--data", "ds", "--settings", "banana"], "use all, none, front, back, interleaved"),
     ],
     "analyze adm": [
         (["--data", "tinyds"], "too small for x4"),
@@ -200,6 +227,11 @@ def workdir(tmp_path_factory) -> Path:
         (root / name).write_text("keep me\n")
     Image.new("RGB", (4, 4)).save(root / "exists.png")
     (root / "folder.json").mkdir()
+    (root / "damaged").mkdir()
+    (root / "damaged" / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated zip")
+    (root / "notckpt").mkdir()
+    torch.save({"weights": torch.zeros(2)}, root / "notckpt" / "checkpoint.pt")
+    (root / "emptyrun").mkdir()
     crop = {"id": 0, "file": "img_000.png", "box": [0, 0, 32, 32], "window": [8, 8, 8, 8]}
     (root / "no_window.json").write_text(json.dumps({"crops": [{k: v for k, v in crop.items() if k != "window"}]}))
     (root / "no_source.json").write_text(json.dumps({"crops": [crop]}))

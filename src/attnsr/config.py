@@ -209,15 +209,16 @@ def _apply(obj: Any, key: str, value: Any, prefix: str = "") -> None:
     setattr(obj, head, _check_type(prefix + head, value, hints[head]))
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML (so 1e-4, true, [a, b] work)."""
+def parse_override(text: str, *, what: str = "override") -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (so 1e-4, true, [a, b] work): the one parser of every
+    ``--set`` and ``--option``."""
     key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {text!r} is not of the form key=value")
+    if not sep or not key.strip():
+        raise ConfigError(f"{what} {text!r} is not of the form key=value")
     try:
         return key.strip(), yaml.safe_load(raw)
     except yaml.YAMLError:
-        raise ConfigError(f"override {text!r}: value is not valid YAML") from None
+        raise ConfigError(f"{what} {text!r}: value is not valid YAML") from None
 
 
 def load_config(

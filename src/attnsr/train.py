@@ -506,6 +506,19 @@ def start_run(cfg: TrainConfig, proc: Process, state: TrainState, out: Path, *, 
         save_checkpoint(state, cfg, out)
 
 
+def record_start(cfg: TrainConfig, state: TrainState, environment: dict, *, resume: bool) -> None:
+    """Log where the run trains and add one history entry per (re)start, with the initialising file's digest."""
+    log.info(
+        "training on %s, CPU %s, %d threads, precision %s (asked: %s), torch.compile: %s",
+        *(environment["device"], environment["cpu"]["model"], environment["threads"]),
+        *(environment["precision"], cfg.precision, environment["compiled"]),
+    )
+    start = {"iteration": state.iteration, "environment": environment}
+    if cfg.model.init_from and not resume:  # the path may be replaced by later releases: keep its digest
+        start["init_from"] = {"path": cfg.model.init_from, "sha256": sha256_file(expand(cfg.model.init_from))}
+    state.history.append(start)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Path:
     """Run (or resume) training; returns the path of the final safetensors weights."""
     validate_config(cfg)  # a config built in code gets the checks load_config makes
@@ -522,14 +535,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_step: Callable[[StepInfo
     writer = open_writer(cfg, out) if proc.main else None
     environment = {**run_environment(precision, proc.device), "compiled": compiled}
     if proc.main:
-        log.info(
-            "training on %s, CPU %s, %d threads, precision %s (asked: %s), torch.compile: %s",
-            *(proc.device, environment["cpu"]["model"], environment["threads"], precision, cfg.precision, compiled),
-        )
-        start = {"iteration": state.iteration, "environment": environment}  # one per (re)start
-        if cfg.model.init_from and not resume:  # the path may be replaced by later releases: keep its digest
-            start["init_from"] = {"path": cfg.model.init_from, "sha256": sha256_file(expand(cfg.model.init_from))}
-        state.history.append(start)
+        record_start(cfg, state, environment, resume=resume)
 
     model.train()
     interval_losses: list[float] = []  # logged as their mean: one batch's loss is too noisy for a curve

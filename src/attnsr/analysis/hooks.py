@@ -22,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -131,6 +132,27 @@ def trunk_blocks(model: nn.Module) -> list[str]:
     """The names of the trunk blocks ``model`` declares, in order: block *i* (1-based) of the papers is
     ``trunk_blocks(model)[i - 1]`` (``AAB_trunk.0`` …, ``SCPA_trunk.0`` …, ``IMDB1`` …)."""
     return list(declared(model).trunk_blocks())
+
+
+def parse_blocks(text: str, *, num_blocks: int, what: str = "--blocks") -> tuple[int, ...]:
+    """A list of 1-based trunk block indices and ranges (``"1,3,5"``, ``"1-5"``, ``"1-5+8"``) → sorted indices,
+    each in ``1..num_blocks``; anything else (empty, a reversed range, a word, a block out of range) is one
+    AttnsrError naming ``what`` and the accepted form."""
+    form = f"block numbers in 1..{num_blocks} like 1,3,5 or 1-5"
+    blocks: list[int] = []
+    parts = [p for p in re.split(r"[,+\s]+", text.strip()) if p]
+    if not parts:
+        raise AttnsrError(f"{what} {text!r} names no block; use {form}")
+    for part in parts:
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or int(m.group(2) or m.group(1)) < int(m.group(1)):
+            raise AttnsrError(f"{what} {text!r}: {part!r} is not a block or an increasing range; use {form}")
+        blocks += range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1)
+    bad = sorted({b for b in blocks if not 1 <= b <= num_blocks})
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
+        raise AttnsrError(f"{what} {text!r}: block(s) {shown} outside 1..{num_blocks}")
+    return tuple(sorted(set(blocks)))
 
 
 def block_attention(model: nn.Module) -> dict[int, str]:

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import AttnsrError
 from ..evaluate import DatasetResult, ImageResult, evaluate_folder, make_forward
 from ..models.a2n_analysis import TABLE2_SETTINGS, table2_settings
-from .hooks import block_attention, disable_attention, trunk_blocks
+from .hooks import block_attention, disable_attention, parse_blocks, trunk_blocks
 
 SETTING_NAMES = tuple(TABLE2_SETTINGS)
 SWITCHING_PROTOCOLS = ("standard", "chop")  # those of A2N's own numbers (of attnsr.evaluate.PROTOCOLS)
@@ -32,17 +32,17 @@ def parse_setting(text: str, num_blocks: int) -> tuple[int, ...]:
     named = table2_settings(num_blocks)
     if key in named:
         return named[key]
-    blocks: list[int] = []
-    for part in filter(None, re.split(r"[,+\s]+", key)):
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise AttnsrError(f"setting {text!r}: use {', '.join(SETTING_NAMES)} or block indices like 1,3,5 or 1-5")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        blocks += range(lo, hi + 1)
-    bad = [b for b in blocks if not 1 <= b <= num_blocks]
-    if bad:
-        raise AttnsrError(f"setting {text!r}: blocks {bad} outside 1..{num_blocks}")
-    return tuple(sorted(set(blocks)))
+    if not re.fullmatch(r"[\d,+\s-]+", key):
+        raise AttnsrError(f"setting {text!r}: use {', '.join(SETTING_NAMES)} or block indices like 1,3,5 or 1-5")
+    return parse_blocks(key, num_blocks=num_blocks, what="setting")
+
+
+def parse_settings(text: str, num_blocks: int) -> dict[str, tuple[int, ...]]:
+    """``--settings``: ';'-separated settings (:func:`parse_setting`), at least one."""
+    settings = {s.strip(): parse_setting(s, num_blocks) for s in text.split(";") if s.strip()}
+    if not settings:
+        raise AttnsrError(f"--settings {text!r} names no setting; use e.g. 'all;none;1-5'")
+    return settings
 
 
 @dataclass

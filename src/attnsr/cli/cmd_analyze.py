@@ -10,14 +10,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
 from ..analysis import lam_crops
 from ..analysis.adm import TOP_K
 from ..analysis.lam import BATCH_SIZE, SIGMA, STEPS, WINDOW_SIZE
 from ..analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS
-from ..errors import AttnsrError
+from ..config import parse_override
 from ..outputs import check_outputs, write_text
 from .argtypes import device, non_negative_float, non_negative_int, output_file, positive_int
 from .model_args import add_model_arguments, model_from_args
@@ -40,13 +39,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
-def _blocks(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise AttnsrError(f"--blocks {text!r} is not a comma-separated list of block numbers") from None
+def _blocks(model, text: str | None) -> tuple[int, ...] | None:
+    """``--blocks`` of ``model`` (None: all)."""
+    from ..analysis.hooks import parse_blocks, trunk_blocks
+
+    return None if text is None else parse_blocks(text, num_blocks=len(trunk_blocks(model)))
 
 
 def check_analyze_outputs(args: argparse.Namespace) -> None:
@@ -157,12 +154,7 @@ def _add_lam_tools(tools) -> None:
 
 def load_model(args: argparse.Namespace):
     """The model of ``--model/--scale/--weights/--option`` on ``--device``, in eval mode."""
-    options = {}
-    for text in args.option:
-        key, sep, raw = text.partition("=")
-        if not sep or not key:
-            raise AttnsrError(f"--option {text!r} is not KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(raw)
+    options = dict(parse_override(text, what="--option") for text in args.option)
     model = model_from_args(args, options=options or None)
     return model.eval().to(args.device)
 
@@ -183,7 +175,7 @@ def run_heatmap(args: argparse.Namespace) -> int:
     model = load_model(args)
     scale = model.arch["scale"]
     _, lr = image_input(args.image, scale=scale, is_hr=args.hr)
-    maps = attention_heatmaps(model, lr.to(args.device), blocks=_blocks(args.blocks))
+    maps = attention_heatmaps(model, lr.to(args.device), blocks=_blocks(model, args.blocks))
     plot_heatmaps(maps, args.output, image=lr, title=f"{model.arch['name']} x{scale}: {Path(args.image).name}")
     print(f"{len(maps)} blocks -> {args.output}")
     return 0
@@ -203,7 +195,7 @@ def run_correlation(args: argparse.Namespace) -> int:
     scale = model.arch["scale"]
     images = _images(args, scale)
     bar = _bar(args, len(images), "correlation")
-    res = correlate_attention(model, images, blocks=_blocks(args.blocks), on_image=lambda _: bar.update(1))
+    res = correlate_attention(model, images, blocks=_blocks(model, args.blocks), on_image=lambda _: bar.update(1))
     bar.close()
     rows = res.rows()
     headers = ["block", "feature", *FILTERS]
@@ -228,13 +220,12 @@ def run_correlation(args: argparse.Namespace) -> int:
 
 def run_switching(args: argparse.Namespace) -> int:
     from ..analysis.hooks import trunk_blocks
-    from ..analysis.switching import evaluate_switching, parse_setting
+    from ..analysis.switching import evaluate_switching, parse_settings
 
     check_analyze_outputs(args)
     model = load_model(args)
     scale = model.arch["scale"]
-    n = len(trunk_blocks(model))
-    settings = {s.strip(): parse_setting(s, n) for s in args.settings.split(";") if s.strip()}
+    settings = parse_settings(args.settings, len(trunk_blocks(model)))
     bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
     res = evaluate_switching(
         model,
