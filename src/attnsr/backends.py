@@ -14,7 +14,9 @@ buffer (no copy of a 1280×720 frame): it is the caller's to read or modify unti
 
 Exported models are cached under ``cache_root()`` keyed by the sha256 of the model's architecture record
 and weights: ``onnx/<sha256>.onnx`` and ``openvino/<sha256>/model.xml``, plus OpenVINO's own compiled-model
-cache (``openvino/compiled``), so a model is exported and compiled once per machine, not once per process.
+cache (``openvino/compiled/<sha256 of the model file>``), so a model is exported and compiled once per
+machine, not once per process. Every file there is sealed with its sha256 and checked when used; a damaged
+one is re-created (:mod:`attnsr.cache`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ import importlib.util
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ._pretrained import sha256_file
+from .cache import drop_damaged, load_entry, seal_new
 from .errors import AttnsrError
 from .precision import autocast, cpu_info, resolve_precision
 from .settings import cache_root
@@ -44,6 +50,7 @@ REQUIREMENTS = {"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnx"), "op
 EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 Runner = Callable[[Tensor], Tensor]
+R = TypeVar("R")
 
 
 def is_installed(backend: str) -> bool:
@@ -113,26 +120,45 @@ def torch_runner(model: nn.Module, *, precision: str = "auto", device: str = "cp
     return run
 
 
-def cached_onnx(model: nn.Module) -> Path:
-    """The model's ONNX export in the cache folder (``onnx/<sha256>.onnx``), written on first use."""
-    from .export import export_onnx
+def cached_export(model: nn.Module, *, kind: str, load: Callable[[Path], R]) -> R:
+    """``load(path)`` of the model's export in the cache folder — kind ``onnx``: ``onnx/<sha256>.onnx``;
+    kind ``openvino``: ``openvino/<sha256>/model.xml`` and its ``.bin`` — exported on first use, and again
+    (once, with a warning) when a file is damaged or ``load`` fails on it (:func:`attnsr.cache.load_entry`)."""
+    from .export import export_onnx, export_openvino
 
-    path = cache_root() / "onnx" / f"{model_digest(model)}.onnx"
-    if not path.is_file():
+    digest = model_digest(model)
+    if kind == "onnx":
+        path = cache_root() / "onnx" / f"{digest}.onnx"
+        files, export = [path], export_onnx
+    else:
+        path = cache_root() / "openvino" / digest / "model.xml"
+        files, export = [path.with_suffix(".bin"), path], export_openvino
+
+    def build() -> R:
         log.info("exporting the model to %s", path)
-        export_onnx(model, path, overwrite=True)
-    return path
+        export(model, path, overwrite=True)
+        return load(path)
+
+    return load_entry(files, load=lambda: load(path), build=build, what=f"the cached {kind} export")
+
+
+def cached_onnx(model: nn.Module) -> Path:
+    """The model's checked ONNX export in the cache folder (``onnx/<sha256>.onnx``)."""
+    return cached_export(model, kind="onnx", load=lambda path: path)
 
 
 def cached_openvino(model: nn.Module) -> Path:
-    """The model's OpenVINO IR in the cache folder (``openvino/<sha256>/model.xml``), written on first use."""
-    from .export import export_openvino
+    """The model's checked OpenVINO IR in the cache folder (``openvino/<sha256>/model.xml``)."""
+    return cached_export(model, kind="openvino", load=lambda path: path)
 
-    path = cache_root() / "openvino" / model_digest(model) / "model.xml"
-    if not path.is_file():
-        log.info("converting the model to OpenVINO IR in %s", path.parent)
-        export_openvino(model, path, overwrite=True)
-    return path
+
+def compiled_cache(path: Path) -> Path:
+    """OpenVINO's compiled-model cache for the model file ``path`` (.onnx, or .xml with its .bin):
+    ``openvino/compiled/<sha256 of the model's bytes>``. Keyed by content, since OpenVINO keys a blob by the
+    file's path, not its weights' bytes: a re-created or replaced model would otherwise get the old blob."""
+    files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    digest = hashlib.sha256("".join(sha256_file(f) for f in files if f.is_file()).encode()).hexdigest()
+    return cache_root() / "openvino" / "compiled" / digest
 
 
 def onnxruntime_runner(path: str | Path, *, threads: int | None = None) -> Runner:
@@ -157,21 +183,24 @@ def openvino_runner(path: str | Path, *, precision: str = "fp32", threads: int |
     """A runner over an OpenVINO IR (.xml) or ONNX file, compiled once for the CPU with the LATENCY hint.
 
     ``precision`` (resolved) ``bf16`` sets OpenVINO's bf16 inference hint (only where the CPU has native bf16),
-    anything else f32. The compiled model is cached on disk under ``cache_root()/openvino/compiled``.
+    anything else f32. The compiled model is cached on disk (:func:`compiled_cache`), its blobs sealed and
+    checked like every cache file.
     """
     import openvino as ov
 
-    core = ov.Core()
+    blobs = compiled_cache(Path(path))
+    drop_damaged(blobs, what="OpenVINO compiled model")
     config = {
         "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" and cpu_info().native_bf16 else "f32",
         "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
-        "CACHE_DIR": str(cache_root() / "openvino" / "compiled"),
+        "CACHE_DIR": str(blobs),
     }
     try:
-        compiled = core.compile_model(str(path), "CPU", config)
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
     except Exception as exc:
         raise AttnsrError(f"cannot load OpenVINO model {str(path)!r}: {str(exc).splitlines()[0][:160]}") from None
+    seal_new(blobs)
     request = compiled.create_infer_request()
 
     def run(x: Tensor) -> Tensor:
@@ -187,8 +216,8 @@ def build_runner(model: nn.Module, *, backend: str, precision: str, device: str 
     if backend == "torch":
         return torch_runner(model, precision=precision, device=device)
     if backend == "onnxruntime":
-        return onnxruntime_runner(cached_onnx(model))
-    return openvino_runner(cached_openvino(model), precision=precision)
+        return cached_export(model, kind="onnx", load=onnxruntime_runner)
+    return cached_export(model, kind="openvino", load=partial(openvino_runner, precision=precision))
 
 
 def file_runner(path: Path, *, backend: str, precision: str) -> tuple[Runner, dict]:

@@ -8,7 +8,8 @@ result back faithfully (grayscale, bit depth, alpha, ICC profile, EXIF).
 Pillow limits, handled explicitly: 16-bit *grayscale* PNG/TIFF is read and written at full 16-bit
 precision; 16-bit *colour* PNGs (RGB48/RGBA64) are decoded by Pillow at 8 bits, so they are reported
 with ``bit_depth=8`` (a warning is logged); Pillow cannot write 16-bit colour, so colour output is
-always 8-bit. Multi-frame files (TIFF pages, animated WebP) yield their first frame.
+always 8-bit. Multi-frame files (TIFF pages, animated WebP or PNG) yield their first frame, with a warning
+that names the file and its frame count (not for MPO: a JPEG's extra pictures are previews or stereo views).
 """
 
 from __future__ import annotations
@@ -257,6 +258,9 @@ def read_image(
     with _reading(p):
         with _open_unguarded(p) as im:
             fmt, mode = im.format, im.mode
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and fmt != "MPO":
+                log.warning("%s holds %d frames (pages); only the first is read", p, frames)
             im.load()
             exif_bytes, had_exif = None, len(im.getexif()) > 0
             if apply_exif:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ._factory import load_model as _load
 from .backends import Runner, build_runner, file_runner, model_digest, resolve_backend, resolve_backend_precision
-from .errors import AttnsrError, ModelError
+from .errors import AttnsrError, CheckpointError, ModelError
 from .tiling import tiled_forward, to_levels
 
 log = logging.getLogger(__name__)
@@ -107,13 +107,26 @@ def _check_scale(model_scale: int, scale: int) -> None:
         raise ModelError(f"the model upscales x{model_scale}, not x{scale}")
 
 
+def _check_file_model(path: Path, arch: dict, model: str | nn.Module | None) -> None:
+    """Refuse a ``model`` that contradicts the architecture an exported file records: the file is the model."""
+    if isinstance(model, nn.Module):
+        raise AttnsrError(f"'{path}' is a whole model; give it as weights without a model, or the model alone")
+    if model is None:
+        return
+    if "name" not in arch:
+        log.warning("'%s' records no architecture: the model name %r is not checked against it", path, model)
+    elif model != arch["name"]:
+        raise CheckpointError(f"'{path}' holds {arch['name']} x{arch.get('scale', '?')}, not {model}")
+
+
 class Upscaler:
     """A model on a backend, loaded and prepared once, then called on many images.
 
     ``model``: a registered name (default the built-in A2N), an ``nn.Module``, or None; ``weights``: a
     checkpoint, or an exported ``.onnx`` file (run by onnxruntime or openvino). ``backend``:
     ``auto|torch|onnxruntime|openvino`` (:mod:`attnsr.backends`); ``precision``: ``auto|fp32|bf16|fp16``
-    (:mod:`attnsr.precision`); ``tile``: ``"auto"``, 0 (whole image) or an LR tile side.
+    (:mod:`attnsr.precision`); ``tile``: ``"auto"``, 0 (whole image) or an LR tile side. A ``model`` given
+    with an ``.onnx`` file must be the architecture the file records.
     ``upscaler(image)`` returns the same kind as ``image`` (see the module docstring). Not thread-safe.
     """
 
@@ -135,6 +148,7 @@ class Upscaler:
         if weights is not None and str(weights).lower().endswith(".onnx"):
             self._run, arch = file_runner(Path(weights), backend=self.backend, precision=self.precision)
             self.scale, self.model_name = arch.get("scale", scale), arch.get("name", str(weights))
+            _check_file_model(Path(weights), arch, model)
             _check_scale(self.scale, scale)
         else:
             net = load_model(model, scale=scale, weights=weights)

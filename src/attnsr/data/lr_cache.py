@@ -3,23 +3,21 @@
 Location: ``attnsr.settings.cache_root() / "lr"`` unless a caller names another folder. An entry is
 ``<cache>/x<scale>/<stem>_<key>.png`` with ``key`` a hash of the HR file's resolved path, size and
 modification time and the scale, so an edited or moved HR file gets a fresh entry. Entries are written
-atomically (temporary file, then rename); an unreadable one is re-created.
+atomically (temporary file, then rename) and sealed with the sha256 of their bytes (``<entry>.sha256``,
+:mod:`attnsr.cache`); one that is unreadable or no longer matches its seal is re-created, with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
 
 from torch import Tensor
 
-from ..errors import ImageError
+from ..cache import load_entry
 from ..io import load_rgb, write_image
 from ..settings import cache_root
 from .imresize import bicubic_downsample
-
-log = logging.getLogger(__name__)
 
 
 def default_lr_cache() -> Path:
@@ -40,11 +38,10 @@ def cached_lr(hr_path: Path, hr: Tensor, *, scale: int, cache_dir: Path | None) 
     if cache_dir is None:
         return bicubic_downsample(hr, scale)
     cached = lr_cache_path(hr_path, scale, cache_dir)
-    if cached.is_file():
-        try:
-            return load_rgb(cached)
-        except ImageError:
-            log.warning("re-creating unreadable LR cache file %s", cached)
-    lr = bicubic_downsample(hr, scale)
-    write_image(cached, lr, overwrite=True, parents=True)  # atomic: a reader never sees half a file
-    return lr
+
+    def build() -> Tensor:
+        lr = bicubic_downsample(hr, scale)
+        write_image(cached, lr, overwrite=True, parents=True)  # atomic: a reader never sees half a file
+        return lr
+
+    return load_entry([cached], load=lambda: load_rgb(cached), build=build, what="the cached LR image")
