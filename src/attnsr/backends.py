@@ -2,8 +2,10 @@
 
 A *runner* maps an LR tile (1×3×h×w float RGB in [0, 1], NCHW, CPU) to its SR tile (1×3×(h·s)×(w·s) float,
 unclamped, on the CPU or the torch device). Every runner accepts any height and width, so whole images and
-fixed-size tiles (:mod:`attnsr.tiling`) run through the same one. The SR tile may be the runtime's own output
-buffer (no copy of a 1280×720 frame): it is the caller's to read or modify until the runner's next call.
+fixed-size tiles (:mod:`attnsr.tiling`) run through the same one. The SR tile is the caller's to keep or
+modify, and every runner may be called from several threads at once: PyTorch and ONNX Runtime run
+concurrent calls as they are; OpenVINO's one infer request runs one call at a time (a lock) and its output
+is copied out before the next call can overwrite it.
 
 ``auto`` picks, by a rule measured on a 2-core AMD EPYC (AVX2) with A2N ×4, 320×180 → 1280×720
 (``benchmarks/upscale_speed.py``, ``benchmarks/results/upscale_speed.json``):
@@ -25,6 +27,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -184,7 +187,8 @@ def openvino_runner(path: str | Path, *, precision: str = "fp32", threads: int |
 
     ``precision`` (resolved) ``bf16`` sets OpenVINO's bf16 inference hint (only where the CPU has native bf16),
     anything else f32. The compiled model is cached on disk (:func:`compiled_cache`), its blobs sealed and
-    checked like every cache file.
+    checked like every cache file. Safe to call from several threads: one call at a time runs the one infer
+    request (with the LATENCY hint it already uses every core, so more requests would not run faster).
     """
     import openvino as ov
 
@@ -202,11 +206,14 @@ def openvino_runner(path: str | Path, *, precision: str = "fp32", threads: int |
         raise AttnsrError(f"cannot load OpenVINO model {str(path)!r}: {str(exc).splitlines()[0][:160]}") from None
     seal_new(blobs)
     request = compiled.create_infer_request()
+    lock = threading.Lock()  # an infer request runs one call at a time ("Infer Request is busy")
 
     def run(x: Tensor) -> Tensor:
         feed = np.ascontiguousarray(x.detach().cpu().float().numpy())
-        # Shared: OpenVINO reads ``feed`` and returns its own output buffer (valid until the next call), no copies.
-        return torch.from_numpy(request.infer({0: feed}, share_inputs=True, share_outputs=True)[0])
+        with lock:
+            # OpenVINO reads ``feed`` in place; its output buffer is the request's, overwritten by the next call
+            # of any thread, so it is copied out while the lock is held.
+            return torch.from_numpy(request.infer({0: feed}, share_inputs=True, share_outputs=True)[0].copy())
 
     return run
 

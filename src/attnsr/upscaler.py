@@ -7,6 +7,10 @@ one forward each. The default path is the fast one: the built-in A2N on the back
 tiles only when the image is too large to run whole (A2N's attention dropout pools globally, so tiling
 changes its output slightly; whole-image runs keep benchmark results unchanged).
 
+An :class:`Upscaler` and :func:`upscale` may be called from several threads at once, on every backend; each
+call's result is the one a single thread would get (the runners of :mod:`attnsr.backends` are thread-safe,
+and :func:`upscale`'s cache builds each Upscaler once, under a lock).
+
 Images come back as the kind and type they came in: PIL in → PIL out (same mode), numpy → numpy (same
 dtype), tensor → tensor (same dtype and device). Integer data is read as levels (uint8 0–255, uint16
 0–65535); float data must hold values in [0, 1] — 0–255 floats are refused rather than returned white.
@@ -14,9 +18,10 @@ dtype), tensor → tensor (same dtype and device). Integer data is read as level
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +97,7 @@ def upscale_tensor(
     if tile_px == "auto":
         tile_px = 0 if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE
     if tile_px == 0 or (h <= tile_px and w <= tile_px):
-        sr = run(lr).float().cpu()  # may be the runtime's buffer: levels in place, floats copied out by clamp
+        sr = run(lr).float().cpu()  # the runner's fresh tensor: levels made in place, floats copied by clamp
         out = sr.clamp(0, 1).to(out_dtype) if out_dtype.is_floating_point else to_levels(sr, out_dtype)
         if on_tile:
             on_tile()
@@ -127,7 +132,7 @@ class Upscaler:
     ``auto|torch|onnxruntime|openvino`` (:mod:`attnsr.backends`); ``precision``: ``auto|fp32|bf16|fp16``
     (:mod:`attnsr.precision`); ``tile``: ``"auto"``, 0 (whole image) or an LR tile side. A ``model`` given
     with an ``.onnx`` file must be the architecture the file records.
-    ``upscaler(image)`` returns the same kind as ``image`` (see the module docstring). Not thread-safe.
+    ``upscaler(image)`` returns the same kind as ``image`` (see the module docstring); thread-safe.
     """
 
     def __init__(
@@ -192,9 +197,50 @@ def _cache_key(model, weights) -> tuple:
     return (model or DEFAULT_MODEL,)
 
 
-@functools.lru_cache(maxsize=CACHED_UPSCALERS)
-def _cached_upscaler(key: tuple, model, weights, **options) -> Upscaler:
-    return Upscaler(model, weights=weights, **options)
+class _UpscalerCache:
+    """The last ``size`` Upscalers by their arguments, safe under threads: each is built once, by the first
+    thread to ask (others asking for the same one wait for it; other Upscalers are served meanwhile)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[Hashable, Upscaler] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def _get(self, key: Hashable) -> Upscaler | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def __call__(self, key: tuple, model, weights, **options) -> Upscaler:
+        key = (key, tuple(sorted(options.items())))
+        if (found := self._get(key)) is not None:
+            return found
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            try:
+                if (found := self._get(key)) is not None:  # built while this thread waited
+                    return found
+                made = Upscaler(model, weights=weights, **options)
+                with self._lock:
+                    self._items[key] = made
+                    while len(self._items) > self.size:
+                        self._items.popitem(last=False)
+                return made
+            finally:
+                with self._lock:
+                    if self._building.get(key) is building:
+                        del self._building[key]
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cached_upscaler = _UpscalerCache(CACHED_UPSCALERS)
 
 
 def upscale(
