@@ -20,7 +20,7 @@ _LAZY = {
     "atomic_save": "._pretrained",
     "read_checkpoint": "._pretrained",
     "save_weights": "._pretrained",
-    "list_models": ".registry",
+    "list_models": "._factory",  # the factory imports the models, which fills the registry
     "Upscaler": ".upscaler",
     "upscale": ".upscaler",
 }
@@ -39,6 +39,10 @@ __all__ = [
     "upscale",
 ]
 __version__ = "0.1.0"
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

@@ -29,7 +29,7 @@ from ._pretrained import (
     verify_builtin,
 )
 from .errors import CheckpointError, ModelError
-from .registry import get_entry
+from .registry import get_entry, list_models  # noqa: F401  (public through attnsr.list_models)
 
 log = logging.getLogger(__name__)
 
