@@ -134,7 +134,7 @@ def trunk_blocks(model: nn.Module) -> list[str]:
     return list(declared(model).trunk_blocks())
 
 
-def parse_blocks(text: str, *, num_blocks: int, what: str = "--blocks") -> tuple[int, ...]:
+def parse_blocks(text: str, *, num_blocks: int, what: str = "block list") -> tuple[int, ...]:
     """A list of 1-based trunk block indices and ranges (``"1,3,5"``, ``"1-5"``, ``"1-5+8"``) → sorted indices,
     each in ``1..num_blocks``; anything else (empty, a reversed range, a word, a block out of range) is one
     AttnsrError naming ``what`` and the accepted form."""

@@ -41,7 +41,7 @@ def parse_settings(text: str, num_blocks: int) -> dict[str, tuple[int, ...]]:
     """``--settings``: ';'-separated settings (:func:`parse_setting`), at least one."""
     settings = {s.strip(): parse_setting(s, num_blocks) for s in text.split(";") if s.strip()}
     if not settings:
-        raise AttnsrError(f"--settings {text!r} names no setting; use e.g. 'all;none;1-5'")
+        raise AttnsrError(f"settings {text!r}: names no setting; use e.g. 'all;none;1-5'")
     return settings
 
 
