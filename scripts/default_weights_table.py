@@ -2,7 +2,7 @@
 A2N paper (published), standard protocol, whole image.
 
 Usage: python scripts/default_weights_table.py [--out docs/training/default_weights.md] [--readme README.md]
-Reads the built-in A2N records (attnsr._pretrained.RECORDS, files in src/attnsr/weights/); measures
+Reads the built-in A2N records (src/attnsr/weights/*.json and the files beside them); measures
 bicubic (MATLAB imresize up of the MATLAB-bicubic LR) on the same sets; writes Markdown, the same tables
 between the README's ``default-weights`` markers, and benchmarks/results/default_weights_table.json.
 """
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from attnsr import read_checkpoint
-from attnsr._pretrained import RECORDS, verify_builtin
+from attnsr._pretrained import builtin_records, verify_builtin
 from attnsr.data.imresize import imresize
 from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder
@@ -45,11 +45,17 @@ def main() -> None:
         "--remeasure-bicubic", action="store_true", help="measure bicubic again instead of reusing the last table's"
     )
     args = ap.parse_args()
+    print(render_tables(readme=args.readme, out=args.out, remeasure_bicubic=args.remeasure_bicubic))
+
+
+def render_tables(*, readme: Path, out: Path, remeasure_bicubic: bool = False) -> str:
+    """Render the default-weights tables from the built-in records (read afresh: a release has just written
+    one) into ``out``, the README's marked block and the results JSON; returns the Markdown."""
     root = shared_root()
     last = Path("benchmarks/results/default_weights_table.json")
-    known = {} if args.remeasure_bicubic or not last.is_file() else json.loads(last.read_text())
+    known = {} if remeasure_bicubic or not last.is_file() else json.loads(last.read_text())
     records = {}
-    for record in (r for r in RECORDS if r.source == "builtin" and r.arch == "a2n"):
+    for record in (r for r in builtin_records() if r.arch == "a2n"):
         _, info = read_checkpoint(verify_builtin(record))
         records[info["arch"]["scale"]] = {**info["record"], "training": record.training_data}
     table = {}
@@ -94,14 +100,14 @@ def main() -> None:
             lines.append(f"| {label} | {data} | " + " | ".join(cells) + " |")
         lines.append("")
     markdown = "\n".join(lines).strip()
-    readme = args.readme.read_text()
-    if not README_BLOCK.search(readme):
-        raise SystemExit(f"{args.readme}: no <!-- default-weights:start --> ... <!-- default-weights:end --> block")
+    text = readme.read_text()
+    if not README_BLOCK.search(text):
+        raise SystemExit(f"{readme}: no <!-- default-weights:start --> ... <!-- default-weights:end --> block")
     block = re.sub(r"^### ", "#### ", markdown, flags=re.M)  # one level below the README's section heading
-    write_text(args.out, markdown, overwrite=True)
+    write_text(out, markdown, overwrite=True)
     write_text(last, json.dumps(table, indent=2), overwrite=True)
-    write_text(args.readme, README_BLOCK.sub(lambda m: m[1] + block + m[2], readme), overwrite=True)
-    print(markdown)
+    write_text(readme, README_BLOCK.sub(lambda m: m[1] + block + m[2], text), overwrite=True)
+    return markdown
 
 
 if __name__ == "__main__":

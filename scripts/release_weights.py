@@ -5,10 +5,12 @@ Usage: python scripts/release_weights.py training/a2n_x2_291 [--datasets Set5 Se
 
 Loads the run's checkpoint (its EMA weights when the run kept them, unless ``--use model``), evaluates it
 under the standard protocol (whole image, fp32) on the given benchmark sets, and writes
-src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and a record
-(recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors), plus
-benchmarks/results/default_<name>_x<scale>.json, and prints the file's WeightRecord entry for RECORDS
-in src/attnsr/_pretrained.py (the one list of weights; the file is only used once its entry is there).
+src/attnsr/weights/<name>_x<scale>.safetensors whose metadata holds the architecture and the release record
+(recipe, data, iterations, training time, PSNR/SSIM, sha256 of the tensors) and, in the same go, everything
+that describes the release: its WeightRecord as src/attnsr/weights/<name>_x<scale>.json (read by
+attnsr._pretrained.builtin_records), and the tables rendered from the records (docs/training/default_weights.md,
+the README's default-weights block, benchmarks/results/default_weights_table.json). A new release's bf16 cost
+is unmeasured until `python benchmarks/bf16_cost.py --names <name>_x<scale>.builtin --write-records` runs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from default_weights_table import render_tables  # scripts/ is on sys.path when run as a script
 
 from attnsr import create_model, save_weights
 from attnsr._pretrained import BUILTIN_DIR, sha256_file
@@ -47,6 +50,7 @@ def main() -> None:
     ap.add_argument(
         "--use", choices=("ema", "model"), default="ema", help="the run's EMA (when kept) or its raw model weights"
     )
+    ap.add_argument("--note", default="", help="appended to the record's training data, e.g. 'from the x4 trunk'")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,28 +103,33 @@ def main() -> None:
     }
     out = BUILTIN_DIR / f"{arch['name']}_x{arch['scale']}.safetensors"
     save_weights(model, out, record=record)
-    result = f"benchmarks/results/default_{arch['name']}_x{arch['scale']}.json"
-    write_text(result, json.dumps(record, indent=2), overwrite=True)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); add its record to RECORDS in src/attnsr/_pretrained.py:")
-    print(record_entry(arch, out, record))
+    write_record(out, arch, record, note=args.note)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {out.with_suffix('.json')}; rendering the tables")
+    render_tables(readme=Path("README.md"), out=Path("docs/training/default_weights.md"))
 
 
-def record_entry(arch: dict, path: Path, record: dict) -> str:
-    """The WeightRecord entry of a released file, ready to paste (sha256, size and parameters filled in)."""
-    measured = ", ".join(f"{ds}=({r['psnr']}, {r['ssim']})" for ds, r in record["results"].items())
-    return f"""    WeightRecord(
-        name="{arch["name"]}_x{arch["scale"]}.builtin",
-        arch="{arch["name"]}",
-        scales=({arch["scale"]},),
-        source="builtin",
-        file="{path.name}",
-        sha256="{sha256_file(path)}",
-        size={path.stat().st_size:_},
-        num_params={record["parameters"]:_},
-        training_data="...",
-        licence="MIT (trained by this project)",
-        measured=_scores("standard", {arch["scale"]}, {measured}),
-    ),"""
+def write_record(path: Path, arch: dict, record: dict, *, note: str) -> None:
+    """The release's WeightRecord as JSON beside the weights (sha256, size and parameters from the file)."""
+    dirs = " + ".join(Path(d).parent.name if Path(d).name == "HR" else Path(d).name for d in record["training_data"])
+    weights = "EMA" if record["weights_used"] == "ema" else "final weights"
+    training = f"{dirs}, {record['iterations']} iterations of batch {record['batch_size']} ({weights})"
+    entry = {
+        "name": f"{arch['name']}_x{arch['scale']}.builtin",
+        "arch": arch["name"],
+        "scales": [arch["scale"]],
+        "source": "builtin",
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "size": path.stat().st_size,
+        "num_params": record["parameters"],
+        "options": arch.get("options", {}),
+        "training_data": training + (f", {note}" if note else ""),
+        "licence": "MIT (trained by this project)",
+        "measured": {ds: {**r, "protocol": "standard"} for ds, r in record["results"].items()},
+        "bf16_cost": {},  # measured by benchmarks/bf16_cost.py --write-records
+    }
+    entry["measured"] = {ds: {k: v for k, v in m.items() if k != "images"} for ds, m in entry["measured"].items()}
+    write_text(path.with_suffix(".json"), json.dumps(entry, indent=1), overwrite=True)
 
 
 if __name__ == "__main__":

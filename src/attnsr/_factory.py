@@ -91,6 +91,7 @@ def _load_record(record: WeightRecord, path: Path, *, scale: int, options: dict)
     state, info = read_checkpoint(path)
     load_into(model, _for_scale(state, model), source=str(path))
     model.record = info.get("record") or {"weights": record.name}
+    model.weight_record = record
     return model
 
 
@@ -130,6 +131,7 @@ def build_from_checkpoint(
         record = {"weights": record_hit.name} if record_hit else {}
     load_into(model, state, source=str(path))
     model.record = record
+    model.weight_record = record_for_sha256(sha256_file(Path(path))) if arch is not None else record_hit
     return model
 
 

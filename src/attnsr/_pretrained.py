@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "weights"
+BF16_SETS = ("Set5", "Set14", "B100", "Urban100")
+BF16_MAX_COST = 0.01  # dB: what precision "auto" may lose to bf16 on any of BF16_SETS
 Source = Literal["builtin", "official"]
 
 
@@ -97,6 +99,13 @@ class WeightRecord:
     licence: str = ""
     published: tuple[Score, ...] = ()
     measured: tuple[Score, ...] = ()
+    # fp32 minus bf16 PSNR (dB), standard protocol, per set of BF16_SETS (benchmarks/bf16_cost.py); empty: not
+    # measured. precision "auto" runs bf16 only where every set is measured and costs at most BF16_MAX_COST.
+    bf16_cost: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def bf16_harmless(self) -> bool:
+        return set(BF16_SETS) <= set(self.bf16_cost) and all(self.bf16_cost[s] <= BF16_MAX_COST for s in BF16_SETS)
 
 
 def _scores(protocol: str, scale: int, **by_dataset: tuple[float, float | None]) -> tuple[Score, ...]:
@@ -108,69 +117,40 @@ _A2N = "https://github.com/haoyuc/A2N/raw/main/code/experiment/model"
 _PAN = "https://github.com/zhaohengyuan1/PAN/raw/master/experiments/pretrained_models"
 _IMDN = "https://github.com/Zheng222/IMDN/raw/master/checkpoints"
 
-# Every weight file the project knows, in one list. Measured scores: docs/REFERENCE.md and
-# benchmarks/results (parity.json, default_a2n_x4.json).
+def builtin_records(folder: Path = BUILTIN_DIR) -> tuple[WeightRecord, ...]:
+    """The built-in weights' records, one JSON file beside each weight file (``weights/<name>.json``), written by
+    ``scripts/release_weights.py`` with the file (and ``bf16_cost`` by ``benchmarks/bf16_cost.py``): the one
+    place a release is described; the README and docs tables are rendered from these."""
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        d = json.loads(path.read_text())
+        records.append(
+            WeightRecord(
+                name=d["name"],
+                arch=d["arch"],
+                scales=tuple(d["scales"]),
+                source="builtin",
+                file=d["file"],
+                sha256=d["sha256"],
+                size=d["size"],
+                num_params=d["num_params"],
+                options=d.get("options", {}),
+                training_data=d["training_data"],
+                licence=d["licence"],
+                measured=tuple(
+                    Score(ds, d["scales"][0], m["psnr"], m.get("ssim"), m.get("protocol", "standard"))
+                    for ds, m in d["measured"].items()
+                ),
+                bf16_cost=d.get("bf16_cost", {}),
+            )
+        )
+    return tuple(records)
+
+
+# Every weight file the project knows, in one list: the built-in ones from their JSON records, then the
+# official ones (measured scores: docs/REFERENCE.md and benchmarks/results/parity.json).
 RECORDS: tuple[WeightRecord, ...] = (
-    WeightRecord(
-        name="a2n_x4.builtin",
-        arch="a2n",
-        scales=(4,),
-        source="builtin",
-        file="a2n_x4.safetensors",
-        sha256="03deb43713c2cc4aea19d276312dbfea492a829504f6b60604f19ffe2a38b263",
-        size=4_210_044,
-        num_params=1_047_459,
-        training_data="T91 + BSD200 (291 images), 3000 iterations of batch 16 on a CPU (EMA), from the x2 release",
-        licence="MIT (trained by this project)",
-        measured=_scores(
-            "standard",
-            4,
-            Set5=(31.5671, 0.8876),
-            Set14=(28.2124, 0.7728),
-            B100=(27.3607, 0.7294),
-            Urban100=(25.3215, 0.7608),
-        ),
-    ),
-    WeightRecord(
-        name="a2n_x2.builtin",
-        arch="a2n",
-        scales=(2,),
-        source="builtin",
-        file="a2n_x2.safetensors",
-        sha256="f3b64f71c5a0142d752ce3e11046fb738ae58271f24ffedf552b412c7c2c18e7",
-        size=4_167_428,
-        num_params=1_036_443,
-        training_data="T91 + BSD200 (291 images), 18500 iterations of batch 16 on a CPU (EMA), from the x4 trunk",
-        licence="MIT (trained by this project)",
-        measured=_scores(
-            "standard",
-            2,
-            Set5=(37.6025, 0.9594),
-            Set14=(33.1944, 0.9142),
-            B100=(32.0389, 0.8978),
-            Urban100=(31.0514, 0.9174),
-        ),
-    ),
-    WeightRecord(
-        name="a2n_x3.builtin",
-        arch="a2n",
-        scales=(3,),
-        source="builtin",
-        file="a2n_x3.safetensors",
-        sha256="444071b8d3faf11d933de7f2d8878eb4f332986dc7f9728cc150b42add141691",
-        size=4_165_484,
-        num_params=1_036_443,
-        training_data="T91 + BSD200 (291 images), 5050 iterations of batch 16 on a CPU (EMA), from the x2 release",
-        licence="MIT (trained by this project)",
-        measured=_scores(
-            "standard",
-            3,
-            Set5=(33.7379, 0.9224),
-            Set14=(29.9206, 0.8341),
-            B100=(28.8664, 0.7992),
-            Urban100=(27.1901, 0.8303),
-        ),
-    ),
+    *builtin_records(),
     WeightRecord(
         name="a2n_x2.official",
         arch="a2n",

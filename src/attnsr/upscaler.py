@@ -124,6 +124,20 @@ def _check_file_model(path: Path, arch: dict, model: str | nn.Module | None) -> 
         raise CheckpointError(f"'{path}' holds {arch['name']} x{arch.get('scale', '?')}, not {model}")
 
 
+def auto_precision(resolved: str, net: nn.Module | None) -> str:
+    """What ``precision="auto"`` runs for ``net``: bf16 (where the CPU has it natively) only for weights whose
+    record states a measured bf16 cost of at most ``BF16_MAX_COST`` dB on each of Set5/Set14/B100/Urban100;
+    fp32 for every other weight file (an official one that loses more, or weights nobody measured)."""
+    if resolved != "bf16":
+        return resolved
+    record = getattr(net, "weight_record", None)
+    if record is not None and record.bf16_harmless:
+        return "bf16"
+    why = f"{record.name}: bf16 not measured harmless" if record is not None else "weights without a record"
+    log.info("precision auto runs fp32 (%s; benchmarks/bf16_cost.py)", why)
+    return "fp32"
+
+
 class Upscaler:
     """A model on a backend, loaded and prepared once, then called on many images.
 
@@ -151,6 +165,8 @@ class Upscaler:
         self.backend = resolve_backend(backend, device)
         self.precision = resolve_backend_precision(self.backend, precision, device)
         if weights is not None and str(weights).lower().endswith(".onnx"):
+            if precision == "auto":  # an exported file carries no weight record: nothing measured its bf16 cost
+                self.precision = auto_precision(self.precision, None)
             self._run, arch = file_runner(Path(weights), backend=self.backend, precision=self.precision)
             self.scale, self.model_name = arch.get("scale", scale), arch.get("name", str(weights))
             _check_file_model(Path(weights), arch, model)
@@ -159,6 +175,8 @@ class Upscaler:
             net = load_model(model, scale=scale, weights=weights)
             self.scale, self.model_name = getattr(net, "scale", scale), getattr(net, "arch", {}).get("name", "model")
             _check_scale(self.scale, scale)
+            if precision == "auto":
+                self.precision = auto_precision(self.precision, net)
             self._run = build_runner(net, backend=self.backend, precision=self.precision, device=self.device)
         log.info("upscaler: %s x%d on %s (%s, %s)", self.model_name, self.scale, self.backend, self.precision, device)
 
