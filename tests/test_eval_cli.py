@@ -195,3 +195,21 @@ def test_chop_changes_a2n_output_but_not_pan_much():
     whole = make_forward(a2n, scale=2, protocol="standard")(x)
     chop = make_forward(a2n, scale=2, protocol="chop")(x)
     assert whole.shape == chop.shape == (1, 3, 80, 80)
+
+
+def test_two_sets_of_one_name_with_save_sr_are_refused_before_any_work(tmp_path, tiny_weights, capsys):
+    for side in ("a", "b"):
+        make_fake_images(tmp_path / side / "Set5" / "HR", count=2, size=(24, 28))
+    args = ["eval", "--weights", str(tiny_weights[("pan", 2)]), "--no-progress", "--cache", str(tmp_path / "c")]
+    data = ["--data", str(tmp_path / "a" / "Set5"), str(tmp_path / "b" / "Set5")]
+    for extra in ([], ["--overwrite"]):
+        assert main([*args, *data, "--save-sr", str(tmp_path / "sr"), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "would both save" in err[0], err
+        assert not (tmp_path / "sr").exists()
+    # The same folder named twice is evaluated (and saved) once.
+    same = ["--data", str(tmp_path / "a" / "Set5"), str(tmp_path / "a" / "Set5" / ".." / "Set5")]
+    assert main([*args, *same, "--save-sr", str(tmp_path / "sr"), "--json", str(tmp_path / "r.json")]) == 0
+    import json
+
+    assert len(json.loads((tmp_path / "r.json").read_text())["results"]) == 1

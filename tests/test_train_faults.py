@@ -215,3 +215,18 @@ def test_empty_validation_folder_stops_before_the_first_iteration(data, capsys):
     code, err = run_cli(capsys, [*overrides, "val_every=1000"])
     one_error_line(code, err, "validation folder", "holds no images")
     assert not (data / "run").exists()
+
+
+def test_infinite_learning_rate_is_refused_and_the_run_kept(data, capsys):
+    """``optim.lr=.inf`` (issue: it trained to NaN weights and exited 0): refused in one line before any work;
+    on a resume the run's checkpoint is untouched, loadable and finite."""
+    code, err = run_cli(capsys, [*base_overrides(data, "fresh"), "optim.lr=.inf"])
+    one_error_line(code, err, "'optim.lr' must be a finite number")
+    assert not (data / "fresh").exists()
+    assert run_cli(capsys, base_overrides(data, "run", iterations=4))[0] == 0
+    before = (data / "run" / CHECKPOINT).read_bytes()
+    code, err = run_cli(capsys, [*base_overrides(data, "run", iterations=8), "optim.lr=.inf"], "--resume")
+    one_error_line(code, err, "'optim.lr' must be a finite number")
+    assert (data / "run" / CHECKPOINT).read_bytes() == before
+    ck = torch.load(data / "run" / CHECKPOINT, weights_only=True)
+    assert ck["iteration"] == 4 and all(torch.isfinite(t).all() for t in ck["model"].values())

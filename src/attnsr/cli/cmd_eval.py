@@ -59,14 +59,20 @@ def run(args: argparse.Namespace) -> int:
     check_eval_outputs(args)
     model = model_from_args(args)
     scale = model.arch["scale"]
-    folders = [Path(d) for d in args.data]
-    counts = {}
-    for f in folders:  # check every folder before any work
+    folders = list({Path(d).resolve(): Path(d) for d in args.data}.values())  # a folder named twice runs once
+    counts, planned = {}, {}
+    for f in folders:  # check every folder and plan every SR image before any work
         n = len(list_images(hr_folder(f)))
         if n == 0:
             raise AttnsrError(f"data folder {str(f)!r} holds no images")
         counts[f] = n
         for target in sr_paths(f, args.save_sr, scale=scale) if args.save_sr else ():
+            if target in planned and planned[target] != f:
+                raise AttnsrError(
+                    f"data folders {str(planned[target])!r} and {str(f)!r} would both save {str(target)!r} "
+                    "(their SR images meet in one folder); evaluate them with separate --save-sr folders"
+                )
+            planned[target] = f
             check_output(target, overwrite=args.overwrite)
     model_precision = resolve_precision(args.precision, args.device)
     forward = make_forward(
