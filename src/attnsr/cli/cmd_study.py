@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import AttnsrError
 from .argtypes import folder_path, output_file
-from .render import StepBar, markdown, table
+from .render import StepBar, add_progress_argument, markdown, table
 
 
 def _names(text: str) -> list[str]:
@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
             a.add_argument("--cells", type=_names, help="only these cells (comma-separated)")
             a.add_argument("--seeds", type=_seeds, help="only these seeds (comma-separated)")
         if name == "run":
-            a.add_argument("--no-progress", action="store_true", help="no progress bar")
+            add_progress_argument(a)
         if name == "report":
             a.add_argument("-o", "--output", type=output_file(".md"), help="write the report here (else stdout)")
             a.add_argument("--overwrite", action="store_true", help="replace an existing report")
@@ -117,11 +117,13 @@ def _fmt_delta(d) -> str:
     return f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
 
 
-def report_markdown(study, records: list[dict], *, budget: str) -> str:
-    """The study's table at one budget, with its budget, machine and method stated above it."""
+def report_markdown(study, records: list[dict], *, budget: str, parameters: dict[str, int] | None = None) -> str:
+    """The study's table at one budget, with its budget, machine and method stated above it (``parameters``:
+    each cell's size, where the records do not give it yet)."""
     from ..study import CONFIDENCE, summarise
 
     summaries = summarise(study, records, budget=budget)
+    parameters = parameters or {}
     b = study.budgets[budget]
     mine = [r for r in records if r["budget"] == budget and r["iterations"] == b.iterations]
     sets = list(next((s.sets for s in summaries if s.sets), {}))
@@ -130,7 +132,8 @@ def report_markdown(study, records: list[dict], *, budget: str) -> str:
     rows = []
     for s in summaries:
         name = s.cell.name + (f" ({s.cell.label})" if s.cell.label else "")
-        row = [name, f"{s.parameters:,}" if s.parameters else "–", len(s.seeds)]
+        size = s.parameters or parameters.get(s.cell.name)
+        row = [name, f"{size:,}" if size else "–", f"{len(s.seeds)}/{len(study.seeds)}"]
         for set_name in sets:
             mean, sd = s.sets.get(set_name, (None, None))
             row.append("–" if mean is None else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else ""))
@@ -153,7 +156,8 @@ def report_markdown(study, records: list[dict], *, budget: str) -> str:
         f" excludes 0 on the paper's side, *not resolved at this budget* when it contains 0, *contradicted* when it"
         f" excludes 0 on the other side.",
         "",
-        f"Runs: {len(mine)}; trained on {', '.join(machines) or '–'};"
+        *([study.notes, ""] if study.notes else []),
+        f"Runs: {len(mine)} of {len(study.cells) * len(study.seeds)}; trained on {', '.join(machines) or '–'};"
         f" training precision {', '.join(precisions) or '–'}.",
         f"Reproduce: `attnsr study run {study.path.as_posix()} --budget {budget}` then"
         f" `attnsr study report {study.path.as_posix()} --budget {budget}`.",
@@ -163,14 +167,18 @@ def report_markdown(study, records: list[dict], *, budget: str) -> str:
 
 def run_report(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs, write_text
-    from ..study import default_results_path, load_study, read_records
+    from ..study import default_results_path, load_study, plan_study, read_records
 
     check_outputs([args.output], overwrite=args.overwrite)
     study = load_study(args.study)
     if args.budget not in study.budgets:
         raise AttnsrError(f"study {str(args.study)!r}: no budget {args.budget!r}; budgets: {', '.join(study.budgets)}")
     records = read_records(args.results or default_results_path(study))
-    text = report_markdown(study, records, budget=args.budget)
+    try:  # each cell's size from its built model, where the study's data is here to plan it
+        parameters = plan_study(study, budget=args.budget).parameters
+    except AttnsrError:
+        parameters = None
+    text = report_markdown(study, records, budget=args.budget, parameters=parameters)
     if args.output:
         write_text(args.output, text, overwrite=args.overwrite)
         print(f"report written to {args.output}")
