@@ -41,3 +41,28 @@ def umask_022():
     old = os.umask(0o022)
     yield
     os.umask(old)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch) -> Path:
+    """``$ATTNSR_CACHE`` set to a fresh folder under ``tmp_path`` (downloads, exports, LR images)."""
+    monkeypatch.setenv("ATTNSR_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def tiny_a2n():
+    """A one-block A2N x2 with seed-0 weights, in eval mode: the smallest model every backend exports."""
+    import attnsr
+
+    torch.manual_seed(0)
+    return attnsr.create_model("a2n", scale=2, num_blocks=1).eval()
+
+
+@pytest.fixture(scope="module")
+def module_tmp_cache(tmp_path_factory):
+    """For a whole module: exported models go to a temporary cache folder (CLI children inherit it), never the
+    user's. Use with ``pytestmark = pytest.mark.usefixtures("module_tmp_cache")``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTNSR_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield

@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-import torch
 
-import attnsr
 from attnsr import backends
 from attnsr.cli.main import main
 from attnsr.data.datasets import make_fake_images
@@ -15,24 +13,13 @@ from attnsr.data.lr_cache import cached_lr
 from attnsr.io import load_rgb
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATTNSR_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return attnsr.create_model("a2n", scale=2, num_blocks=1).eval()
-
-
 @pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx not installed")
-def test_cache_info_and_clear(tiny, tmp_path, cache, capsys):
+def test_cache_info_and_clear(tiny_a2n, tmp_path, tmp_cache, capsys):
+    cache = tmp_cache
     make_fake_images(tmp_path / "hr", count=2, size=(24, 24))
     for path in sorted((tmp_path / "hr").iterdir()):
         cached_lr(path, load_rgb(path), scale=2, cache_dir=cache / "lr")
-    backends.cached_onnx(tiny)
+    backends.cached_onnx(tiny_a2n)
     (cache / "weights").mkdir()
     for name in ("a.pth", "b.pth.part", "b.pth.lock"):  # one weight file, one download in progress
         (cache / "weights" / name).write_bytes(b"0")

@@ -31,15 +31,8 @@ CPU_BACKENDS = [
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("ATTNSR_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return attnsr.create_model("a2n", scale=2, num_blocks=1).eval()
+def cache(tmp_cache) -> Path:
+    return tmp_cache
 
 
 def overwrite_middle(path: Path, size: int = 4096) -> None:
@@ -55,10 +48,10 @@ def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def export_files(tiny, backend: str) -> list[Path]:
+def export_files(tiny_a2n, backend: str) -> list[Path]:
     if backend == "onnxruntime":
-        return [backends.cached_onnx(tiny)]
-    xml = backends.cached_openvino(tiny)
+        return [backends.cached_onnx(tiny_a2n)]
+    xml = backends.cached_openvino(tiny_a2n)
     return [xml.with_suffix(".bin"), xml]
 
 
@@ -70,32 +63,32 @@ def repaired(caplog, name: str) -> bool:
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("damage", [overwrite_middle, truncate])
-def test_a_damaged_export_is_rebuilt_with_a_warning(tiny, backend, damage, cache, caplog):
+def test_a_damaged_export_is_rebuilt_with_a_warning(tiny_a2n, backend, damage, cache, caplog):
     x = torch.rand(3, 20, 18, generator=torch.Generator().manual_seed(1))
-    ref = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32")(x)
-    target = export_files(tiny, backend)[0]  # the .onnx, or the IR's model.bin
+    ref = attnsr.Upscaler(tiny_a2n, scale=2, backend=backend, precision="fp32")(x)
+    target = export_files(tiny_a2n, backend)[0]  # the .onnx, or the IR's model.bin
     damage(target)
     # OpenVINO's own compiled-model cache, gone (another precision, a cleared folder): the IR is compiled again
     for blob in (cache / "openvino" / "compiled").rglob("*.blob"):
         blob.unlink()
     with caplog.at_level(logging.WARNING):
-        out = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32")(x)
+        out = attnsr.Upscaler(tiny_a2n, scale=2, backend=backend, precision="fp32")(x)
     assert torch.equal(out, ref), "the rebuilt export gives the same pixels, not black ones"
-    assert repaired(caplog, str(export_files(tiny, backend)[-1])) and target.name in caplog.text
+    assert repaired(caplog, str(export_files(tiny_a2n, backend)[-1])) and target.name in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        assert torch.equal(attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32")(x), ref)
+        assert torch.equal(attnsr.Upscaler(tiny_a2n, scale=2, backend=backend, precision="fp32")(x), ref)
     assert "re-creating" not in caplog.text, "repaired once: the next run trusts the entry"
 
 
 @pytest.mark.skipif(not backends.is_installed("openvino"), reason="openvino not installed")
-def test_a_damaged_openvino_compiled_model_is_dropped(tiny, cache, caplog):
+def test_a_damaged_openvino_compiled_model_is_dropped(tiny_a2n, cache, caplog):
     x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
-    ref = attnsr.Upscaler(tiny, scale=2, backend="openvino", precision="fp32")(x)
+    ref = attnsr.Upscaler(tiny_a2n, scale=2, backend="openvino", precision="fp32")(x)
     (blob,) = (cache / "openvino" / "compiled").rglob("*.blob")
     overwrite_middle(blob)
     with caplog.at_level(logging.WARNING):
-        out = attnsr.Upscaler(tiny, scale=2, backend="openvino", precision="fp32")(x)
+        out = attnsr.Upscaler(tiny_a2n, scale=2, backend="openvino", precision="fp32")(x)
     assert torch.equal(out, ref) and str(blob) in caplog.text and "damaged" in caplog.text
 
 
@@ -135,8 +128,8 @@ def test_eval_psnr_is_right_after_the_lr_cache_is_damaged(tmp_path, cache, caplo
 
 
 @pytest.mark.skipif(not backends.is_installed("onnxruntime"), reason="onnxruntime not installed")
-def test_a_model_that_contradicts_the_onnx_file_is_refused(tiny, tmp_path, capsys):
-    onnx = export_onnx(tiny, tmp_path / "tiny.onnx")
+def test_a_model_that_contradicts_the_onnx_file_is_refused(tiny_a2n, tmp_path, capsys):
+    onnx = export_onnx(tiny_a2n, tmp_path / "tiny.onnx")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in.png")
     argv = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--weights", str(onnx)]
     argv += ["--scale", "2", "--backend", "onnxruntime"]

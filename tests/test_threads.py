@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
 import attnsr
 from attnsr import backends, upscaler
@@ -23,17 +22,7 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_folder(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATTNSR_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return attnsr.create_model("a2n", scale=2, num_blocks=1).eval()
+pytestmark = pytest.mark.usefixtures("module_tmp_cache")
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +44,9 @@ def in_threads(call, count: int) -> list[tuple[int, np.ndarray]]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_threads_give_what_one_thread_gives(tiny, images, backend):
+def test_threads_give_what_one_thread_gives(tiny_a2n, images, backend):
     def call(i: int) -> np.ndarray:
-        return attnsr.upscale(images[i], model=tiny, scale=2, backend=backend, precision="fp32")
+        return attnsr.upscale(images[i], model=tiny_a2n, scale=2, backend=backend, precision="fp32")
 
     expected = [call(i) for i in range(len(images))]
     results = in_threads(call, len(images))
@@ -67,14 +56,14 @@ def test_threads_give_what_one_thread_gives(tiny, images, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_one_upscaler_shared_by_threads_with_tiles(tiny, images, backend):
-    up = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32", tile=16)  # several runs per image
+def test_one_upscaler_shared_by_threads_with_tiles(tiny_a2n, images, backend):
+    up = attnsr.Upscaler(tiny_a2n, scale=2, backend=backend, precision="fp32", tile=16)  # several runs per image
     expected = [up(img) for img in images]
     for i, out in in_threads(lambda i: up(images[i]), len(images)):
         assert np.array_equal(out, expected[i]), f"image {i} differs"
 
 
-def test_threads_asking_at_once_build_one_upscaler(tiny, images, monkeypatch):
+def test_threads_asking_at_once_build_one_upscaler(tiny_a2n, images, monkeypatch):
     built = []
 
     class Counted(attnsr.Upscaler):
@@ -85,5 +74,5 @@ def test_threads_asking_at_once_build_one_upscaler(tiny, images, monkeypatch):
 
     monkeypatch.setattr(upscaler, "Upscaler", Counted)
     upscaler._cached_upscaler.cache_clear()
-    results = in_threads(lambda i: attnsr.upscale(images[i], model=tiny, scale=2, backend="torch"), len(images))
+    results = in_threads(lambda i: attnsr.upscale(images[i], model=tiny_a2n, scale=2, backend="torch"), len(images))
     assert len(built) == 1 and len(results) == THREADS * CALLS

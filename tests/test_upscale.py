@@ -17,13 +17,7 @@ from attnsr.export import export_onnx, onnx_arch
 from attnsr.metrics import psnr
 from attnsr.upscaler import upscale, upscale_tensor
 
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_folder(tmp_path_factory):
-    """Exported models go to a temporary cache folder (the CLI children inherit it), never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATTNSR_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("module_tmp_cache")
 
 
 @pytest.fixture(scope="module")
