@@ -16,7 +16,6 @@ from ..analysis import lam_crops
 from ..analysis.adm import TOP_K
 from ..analysis.lam import BATCH_SIZE, SIGMA, STEPS, WINDOW_SIZE
 from ..analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS
-from ..config import parse_override
 from ..outputs import check_outputs, write_text
 from .argtypes import device, non_negative_float, non_negative_int, output_file, positive_int
 from .model_args import add_model_arguments, model_from_args
@@ -27,14 +26,7 @@ OUTPUTS = ("output", "json", "csv", "markdown", "plot", "maps")  # every file an
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p)
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model constructor option (YAML value), e.g. num_blocks=2; repeatable",
-    )
+    add_model_arguments(p, options=True)
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -81,7 +73,6 @@ def _add_hook_tools(tools) -> None:
     t.add_argument("--markdown", type=output_file(".md"))
     t.add_argument("--json", type=output_file(".json"), help="per-image r values too")
     t.add_argument("--plot", type=FIGURE, help="r against block index (PNG)")
-    t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_correlation)
 
     t = tools.add_parser("switching", help="PSNR with attention kept only in chosen blocks (A2N Table 2)")
@@ -96,7 +87,6 @@ def _add_hook_tools(tools) -> None:
     t.add_argument("--json", type=output_file(".json"))
     t.add_argument("--csv", type=output_file(".csv"))
     t.add_argument("--markdown", type=output_file(".md"))
-    t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_switching)
 
     t = tools.add_parser("adm", help="ADM weights per block over a dataset; most enhanced/suppressed maps (Fig. 7)")
@@ -108,7 +98,6 @@ def _add_hook_tools(tools) -> None:
     t.add_argument("--maps", type=FIGURE, help="most enhanced / suppressed attention maps (PNG)")
     t.add_argument("--json", type=output_file(".json"))
     t.add_argument("--csv", type=output_file(".csv"), help="per-image w_att, one column per block")
-    t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_adm)
 
 
@@ -134,7 +123,6 @@ def _add_lam_tools(tools) -> None:
     t.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     t.add_argument("--json", type=output_file(".json"))
     t.add_argument("--csv", type=output_file(".csv"))
-    t.add_argument("--no-progress", action="store_true")
     t.set_defaults(run=run_lam_set)
 
     t = tools.add_parser("lam-manifest", help="(re)build a deterministic LAM crop manifest from HR images")
@@ -152,15 +140,16 @@ def _add_lam_tools(tools) -> None:
     t.set_defaults(run=run_lam_manifest)
 
 
-def load_model(args: argparse.Namespace):
-    """The model of ``--model/--scale/--weights/--option`` on ``--device``, in eval mode."""
-    options = dict(parse_override(text, what="--option") for text in args.option)
-    model = model_from_args(args, options=options or None)
-    return model.eval().to(args.device)
+def _start(args: argparse.Namespace):
+    """Every hook and LAM tool's start: its outputs checked (before any work), then its model through the one
+    loader (``--model/--scale/--weights/--option``), in eval mode on ``--device``, and the model's scale."""
+    check_analyze_outputs(args)
+    model = model_from_args(args).eval().to(args.device)
+    return model, model.arch["scale"]
 
 
 def _bar(args, total, desc):
-    return tqdm(total=total, desc=desc, unit="img", disable=getattr(args, "no_progress", False), leave=False)
+    return tqdm(total=total, desc=desc, unit="img", disable=args.no_progress, leave=False)
 
 
 def _fmt(x: float) -> str:
@@ -171,9 +160,7 @@ def run_heatmap(args: argparse.Namespace) -> int:
     from ..analysis.heatmaps import attention_heatmaps, plot_heatmaps
     from ..analysis.images import image_input
 
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     _, lr = image_input(args.image, scale=scale, is_hr=args.hr)
     maps = attention_heatmaps(model, lr.to(args.device), blocks=_blocks(model, args.blocks))
     plot_heatmaps(maps, args.output, image=lr, title=f"{model.arch['name']} x{scale}: {Path(args.image).name}")
@@ -190,9 +177,7 @@ def _images(args, scale: int):
 def run_correlation(args: argparse.Namespace) -> int:
     from ..analysis.correlation import FILTERS, correlate_attention, plot_correlation
 
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     images = _images(args, scale)
     bar = _bar(args, len(images), "correlation")
     res = correlate_attention(model, images, blocks=_blocks(model, args.blocks), on_image=lambda _: bar.update(1))
@@ -222,9 +207,7 @@ def run_switching(args: argparse.Namespace) -> int:
     from ..analysis.hooks import trunk_blocks
     from ..analysis.switching import evaluate_switching, parse_settings
 
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     settings = parse_settings(args.settings, len(trunk_blocks(model)))
     bar = tqdm(desc="switching", unit="img", disable=args.no_progress, leave=False)
     res = evaluate_switching(
@@ -254,9 +237,7 @@ def run_switching(args: argparse.Namespace) -> int:
 def run_adm(args: argparse.Namespace) -> int:
     from ..analysis.adm import adm_weights, extreme_maps, plot_adm_distribution, plot_extreme_maps
 
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     images = _images(args, scale)
     bar = _bar(args, len(images), "adm")
     stats = adm_weights(model, images, on_image=lambda _: bar.update(1))
@@ -305,9 +286,7 @@ def run_lam(args: argparse.Namespace) -> int:
     from ..analysis.lam import Window, local_attribution_map
     from ..analysis.lam_figures import plot_lam
 
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     window = Window.parse(args.window)
     hr, lr = image_input(args.image, scale=scale, is_hr=True)
     window.check(hr.shape[-2], hr.shape[-1])
@@ -343,9 +322,7 @@ def run_lam(args: argparse.Namespace) -> int:
 
 
 def run_lam_set(args: argparse.Namespace) -> int:
-    check_analyze_outputs(args)
-    model = load_model(args)
-    scale = model.arch["scale"]
+    model, scale = _start(args)
     manifest = lam_crops.load_manifest(args.manifest)
     total = len(manifest["crops"][: args.limit])
     bar = tqdm(total=total, desc="lam", unit="crop", disable=args.no_progress, leave=False)

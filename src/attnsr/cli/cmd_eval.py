@@ -43,7 +43,6 @@ def add_parser(sub) -> None:
         type=folder_path,
         help="where LR images made on the fly are cached (default: $ATTNSR_CACHE/lr or ~/.cache/attnsr/lr)",
     )
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 

@@ -26,7 +26,6 @@ def add_parser(sub) -> None:
         help="ONNX opset (onnx only)",
     )
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import load_config
-from .render import StepBar
+from .render import StepBar, add_progress_argument
 
 EPILOG = """\
 --set values are YAML: --set optim.lr=1e-4 --set data.augment=false --set model.options={num_blocks: 4}
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
         help="override a config key, e.g. --set optim.lr=1e-4 (repeatable)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in out_dir exactly where it stopped")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(p)
     p.set_defaults(run=run)
 
 

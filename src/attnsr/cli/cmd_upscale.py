@@ -72,7 +72,6 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--max-pixels", type=argtypes.positive_int, default=DEFAULT_MAX_PIXELS, help="refuse larger inputs")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 

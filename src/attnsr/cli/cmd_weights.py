@@ -8,7 +8,7 @@ from .._hub import local_path, resolve_url, verify
 from .._pretrained import RECORDS, get_record
 from ..errors import AttnsrError
 from .model_args import fetch_with_bar
-from .render import table
+from .render import add_progress_argument, table
 
 
 def add_parser(sub) -> None:
@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     a.set_defaults(run=run_list)
     a = actions.add_parser("download", help="fetch official weights into the cache (sha256-checked)")
     a.add_argument("names", nargs="+", metavar="NAME")
-    a.add_argument("--no-progress", action="store_true")
+    add_progress_argument(a)
     a.set_defaults(run=run_download)
     a = actions.add_parser("verify", help="check local files against their records' sha256 (default: all present)")
     a.add_argument("names", nargs="*", metavar="NAME")

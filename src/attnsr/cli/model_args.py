@@ -11,11 +11,14 @@ from tqdm import tqdm
 from .._factory import WeightsSpec, is_weights_path, load_model
 from .._hub import fetch
 from .._pretrained import WeightRecord, find_record
+from ..config import parse_override
 from ..errors import AttnsrError, DownloadError
+from .render import add_progress_argument
 
 
-def add_model_arguments(p: argparse.ArgumentParser, *, default_scale: int | None = None) -> None:
-    """Add ``--model``, ``--scale`` and ``--weights`` to a subcommand's parser."""
+def add_model_arguments(p: argparse.ArgumentParser, *, default_scale: int | None = None, options: bool = False) -> None:
+    """Add ``--model``, ``--scale``, ``--weights`` (and, with ``options``, ``--option``) to a subcommand's
+    parser, and ``--no-progress`` for the bar of a download."""
     p.add_argument("--model", help="registered model name (read from the checkpoint when it records it)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), default=default_scale, help="upscaling factor")
     p.add_argument(
@@ -24,6 +27,15 @@ def add_model_arguments(p: argparse.ArgumentParser, *, default_scale: int | None
         help="builtin (default): the project's own; official: the authors' checkpoint (downloaded once, "
         "sha256-checked, see `attnsr weights list`); PATH: a checkpoint, ours (.safetensors) or foreign",
     )
+    if options:
+        p.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="model constructor option (YAML value), e.g. num_blocks=2; repeatable",
+        )
+    add_progress_argument(p)
 
 
 @contextmanager
@@ -52,10 +64,10 @@ def fetch_with_bar(record: WeightRecord, *, disable: bool = False) -> None:
         raise AttnsrError(f"{exc}: --weights {exc.filename}") from None
 
 
-def model_from_args(
-    args: argparse.Namespace, *, default_model: str | None = None, options: dict | None = None
-) -> nn.Module:
-    """The model of ``--model/--scale/--weights``: absent ``--weights`` means the built-in weights."""
+def model_from_args(args: argparse.Namespace, *, default_model: str | None = None) -> nn.Module:
+    """The model of ``--model/--scale/--weights`` (and ``--option``, where declared) through the factory's one
+    loader: absent ``--weights`` means the built-in weights."""
+    options = dict(parse_override(text, what="--option") for text in getattr(args, "option", ()))
     weights: WeightsSpec = args.weights or "builtin"
     name = args.model
     if not is_weights_path(weights):
@@ -63,5 +75,5 @@ def model_from_args(
         if not name or not args.scale:
             raise AttnsrError("give --model and --scale (or --weights of a checkpoint that records them)")
         if weights == "official":
-            fetch_with_bar(find_record(name, args.scale, "official"), disable=getattr(args, "no_progress", False))
-    return load_model(name, scale=args.scale, weights=weights, options=options)
+            fetch_with_bar(find_record(name, args.scale, "official"), disable=args.no_progress)
+    return load_model(name, scale=args.scale, weights=weights, options=options or None)

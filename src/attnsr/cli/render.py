@@ -1,9 +1,15 @@
-"""Terminal rendering helpers (tables, Markdown, CSV)."""
+"""Terminal rendering helpers (tables, Markdown, CSV, progress bars and their ``--no-progress``)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
+
+
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``, declared here for every subcommand that draws a progress bar (downloads included)."""
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def table(headers: list[str], rows: list[list]) -> str:
