@@ -13,13 +13,14 @@ import json
 
 import numpy as np
 
+from attnsr._factory import load_model
 from attnsr.backends import torch_runner
 from attnsr.data.imresize import bicubic_downsample, mod_crop
 from attnsr.io import list_images, load_rgb
 from attnsr.metrics import evaluate_pair, psnr
 from attnsr.outputs import write_text
 from attnsr.settings import shared_root
-from attnsr.upscaler import load_model, upscale_tensor
+from attnsr.upscaler import upscale_tensor
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     pan = torch_runner(
         load_model("pan", scale=4, weights=root / "weights" / "official" / "pan_x4.pth"), precision="fp32"
     )
-    a2n = torch_runner(load_model("a2n", scale=4, weights=args.a2n_weights), precision="fp32")
+    a2n = torch_runner(load_model("a2n", scale=4, weights=args.a2n_weights or "builtin"), precision="fp32")
     out: dict = {"pan_tiled_vs_whole_psnr": {}, "a2n_benchmark": {}}
     tiles = [0, *args.tiles]
     for ds in args.datasets:

@@ -34,12 +34,12 @@ import torch
 from PIL import Image
 
 import attnsr
+from attnsr._factory import load_model
 from attnsr.backends import is_installed
 from attnsr.complexity import count_macs
 from attnsr.export import export_onnx
 from attnsr.outputs import write_text
 from attnsr.precision import cpu_info
-from attnsr.upscaler import load_model
 
 INPUT = (180, 320)  # LR height, width: 1280x720 out at x4
 GEMM = 4096
@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--quality", action="store_true", help="also the PSNR cost of bf16 (slow without native bf16)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/upscale_speed.json"))
     args = ap.parse_args()
-    model = load_model("a2n", scale=4, weights=args.weights).eval()
+    model = load_model("a2n", scale=4, weights=args.weights or "builtin").eval()
     eager = attnsr.create_model("a2n", scale=4).eval()
     eager.load_state_dict(model.state_dict())
     x = torch.rand(1, 3, *INPUT)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import attnsr
-from attnsr import backends, save_weights, upscaler
+from attnsr import _factory, backends, save_weights, upscaler
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError
 from attnsr.precision import cpu_info
@@ -226,8 +226,8 @@ def test_twenty_calls_load_the_model_once(tiny_weights, monkeypatch):
     img = rgb(64, 64)
     attnsr.Upscaler(weights=tiny_weights, scale=2)  # the on-disk export exists for both timings below
     loads = []
-    real_load = upscaler.load_model
-    monkeypatch.setattr(upscaler, "load_model", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    real_load = _factory.build_from_checkpoint  # where the one loader reads a checkpoint, for every caller
+    monkeypatch.setattr(_factory, "build_from_checkpoint", lambda *a, **k: loads.append(1) or real_load(*a, **k))
 
     def cached_calls():
         upscaler._cached_upscaler.cache_clear()
@@ -265,8 +265,8 @@ def test_cli_uses_one_upscaler_for_a_folder(tmp_path, tiny_weights, monkeypatch,
     for i in range(3):
         Image.fromarray(rgb(8, 9, seed=i)).save(src / f"{i}.png")
     loads = []
-    real_load = upscaler.load_model
-    monkeypatch.setattr(upscaler, "load_model", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    real_load = _factory.build_from_checkpoint  # where the one loader reads a checkpoint, for every caller
+    monkeypatch.setattr(_factory, "build_from_checkpoint", lambda *a, **k: loads.append(1) or real_load(*a, **k))
     argv = ["upscale", str(src), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "--scale", "2"]
     assert main([*argv, "--no-progress"]) == 0
     assert len(loads) == 1 and len(list((tmp_path / "out").iterdir())) == 3
@@ -289,7 +289,7 @@ def test_export_openvino_ir(tmp_path, tiny_weights, capsys):
     compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     out = compiled.create_infer_request().infer({0: x.numpy()})[0]
     with torch.no_grad():
-        ref = attnsr.upscaler.load_model("pan", scale=2, weights=tiny_weights)(x)
+        ref = attnsr.build_from_checkpoint(tiny_weights)(x)
     assert out.shape == (1, 3, 18, 26) and np.abs(out - ref.numpy()).max() <= 1e-4
     stamp = xml.stat().st_mtime_ns
     capsys.readouterr()

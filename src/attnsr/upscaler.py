@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._factory import load_model as _load
+from ._factory import is_weights_path, load_model
 from .backends import Runner, build_runner, file_runner, model_digest, resolve_backend, resolve_backend_precision
 from .errors import AttnsrError, CheckpointError, ModelError
 from .tiling import tiled_forward, to_levels
@@ -55,16 +55,6 @@ SAMPLE_IMAGE = Path(__file__).parent / "assets" / "sample.png"
 def sample_image() -> Path:
     """Path of the sample image shipped with the package."""
     return SAMPLE_IMAGE
-
-
-def load_model(model: str | nn.Module | None = None, *, scale: int = 4, weights: str | Path | None = None) -> nn.Module:
-    """A ready model: an ``nn.Module`` as given, else the factory's one loader (``weights``: a checkpoint
-    path, ``"builtin"`` (the default) or ``"official"``)."""
-    if isinstance(model, nn.Module):
-        return model
-    if weights is None or weights in ("builtin", "official"):
-        return _load(model or DEFAULT_MODEL, scale=scale, weights=weights or "builtin")
-    return _load(model, scale=scale, weights=weights)  # a checkpoint names its own model
 
 
 def parse_tile(tile: int | str) -> int | str:
@@ -172,7 +162,11 @@ class Upscaler:
             _check_file_model(Path(weights), arch, model)
             _check_scale(self.scale, scale)
         else:
-            net = load_model(model, scale=scale, weights=weights)
+            net = model
+            if not isinstance(net, nn.Module):  # no weights: the built-in ones; a checkpoint names its own model
+                weights = weights or "builtin"
+                name = model if model or is_weights_path(weights) else DEFAULT_MODEL
+                net = load_model(name, scale=scale, weights=weights)
             self.scale, self.model_name = getattr(net, "scale", scale), getattr(net, "arch", {}).get("name", "model")
             _check_scale(self.scale, scale)
             if precision == "auto":
