@@ -549,6 +549,17 @@ def test_to_levels_16_bit() -> None:
         to_levels(x, bits=12)
 
 
+def test_to_levels_in_place_gives_the_same_levels_and_keeps_the_input_otherwise() -> None:
+    t = torch.rand(3, 17, 19) * 1.4 - 0.2
+    kept = t.clone()
+    for bits in (8, 16):
+        levels = to_levels(t, bits=bits)
+        assert torch.equal(t, kept), "without inplace the input is not touched"
+        assert torch.equal(to_levels(t.clone(), bits=bits, inplace=True), levels)
+    # half precision cannot hold 65535: its levels are computed in float32, and white stays white
+    assert to_levels(torch.ones(2, dtype=torch.float16), bits=16).tolist() == [65535, 65535]
+
+
 def test_list_images(tmp_path: Path) -> None:
     for name in ("b.png", "a.JPG", "c.webp", "d.tiff", "notes.txt", "anim.gif", ".hidden.png"):
         (tmp_path / name).write_bytes(b"x")

@@ -308,14 +308,22 @@ def check_min_size(info: ImageInfo, min_side: int) -> None:
         )
 
 
-def to_levels(img: torch.Tensor, *, bits: int = 8) -> torch.Tensor:
+# The dtype levels travel in → their bits (16-bit levels as int32: torch lacks uint16 arithmetic).
+LEVEL_BITS = {torch.uint8: 8, torch.int32: 16}
+
+
+def to_levels(img: torch.Tensor, *, bits: int = 8, inplace: bool = False) -> torch.Tensor:
     """Float in ``[0, 1]`` (any layout) -> integer levels of the same shape: uint8 ``[0, 255]``
-    (``bits=8``) or int32 ``[0, 65535]`` (``bits=16``; int32 because torch lacks uint16 arithmetic).
-    Clamps, rounds half to even. The one float-to-levels conversion of the project."""
+    (``bits=8``) or int32 ``[0, 65535]`` (``bits=16``). Clamps, rounds half to even. The one
+    float-to-levels conversion of the project.
+
+    ``inplace``: a float32/float64 ``img`` is consumed (the levels are computed in its memory) — for a
+    frame-sized tensor nobody else reads, where fresh allocations cost a pass and page faults each."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, not {bits!r}")
-    x = img if img.is_floating_point() else img.float()
-    return x.clamp(0, 1).mul(255 if bits == 8 else 65535).round().to(torch.uint8 if bits == 8 else torch.int32)
+    x = img if img.dtype in (torch.float32, torch.float64) else img.float()  # fp16 cannot hold 65535
+    x = x.clamp_(0, 1) if inplace or x is not img else x.clamp(0, 1)
+    return x.mul_(255 if bits == 8 else 65535).round_().to(torch.uint8 if bits == 8 else torch.int32)
 
 
 def _plane(t: torch.Tensor, channels: int, what: str) -> torch.Tensor:

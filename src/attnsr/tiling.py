@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .io import LEVEL_BITS, to_levels
+
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets covering ``[0, length)`` with tiles of ``tile`` overlapping by at least ``overlap``."""
@@ -36,19 +38,6 @@ def _ramp(start: int, end: int, prev_end: int | None, next_start: int | None, sc
         k = (end - next_start) * scale
         w[n - k :] = torch.minimum(w[n - k :], torch.arange(k, 0, -1, dtype=torch.float32) / (k + 1))
     return w
-
-
-def to_levels(x: Tensor, dtype: torch.dtype) -> Tensor:
-    """SR float [0,1] → ``dtype``: uint8 0–255 or int32 0–65535 levels (clamped, rounded); floats as they are.
-
-    ``x`` is consumed: the levels are computed in place (a 1280×720 frame costs a pass per operation, and
-    fresh allocations of that size cost page faults), so pass a tensor nobody else reads.
-    """
-    if dtype == torch.uint8:
-        return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
-    if dtype == torch.int32:  # 16-bit levels (torch has no uint16 arithmetic on every build)
-        return x.clamp_(0, 1).mul_(65535).round_().to(torch.int32)
-    return x.to(dtype)
 
 
 @torch.no_grad()
@@ -74,6 +63,7 @@ def tiled_forward(
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     th, tw = min(tile, h), min(tile, w)
     out = torch.empty(1, c, H, W, dtype=out_dtype)
+    bits = LEVEL_BITS.get(out_dtype)  # None: float out, the blend as it is
     acc = torch.zeros(c, 0, W)
     wacc = torch.zeros(1, 0, W)
     top = 0  # HR row where the accumulator starts
@@ -96,6 +86,7 @@ def tiled_forward(
                 on_tile()
         final = ys[i + 1] * scale if i + 1 < len(ys) else H
         n = final - top
-        out[0, :, top:final] = to_levels(acc[:, :n] / wacc[:, :n], out_dtype)
+        blend = acc[:, :n] / wacc[:, :n]  # a fresh tensor: its levels are made in place
+        out[0, :, top:final] = blend if bits is None else to_levels(blend, bits=bits, inplace=True)
         acc, wacc, top = acc[:, n:].clone(), wacc[:, n:].clone(), final
     return out

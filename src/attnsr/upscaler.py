@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from ._factory import is_weights_path, load_model
 from .backends import Runner, build_runner, file_runner, model_digest, resolve_backend, resolve_backend_precision
 from .errors import AttnsrError, CheckpointError, ModelError
-from .tiling import tiled_forward, to_levels
+from .io import LEVEL_BITS, to_levels
+from .tiling import tiled_forward
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,20 @@ def upscale_tensor(
         tile_px = 0 if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE
     if tile_px == 0 or (h <= tile_px and w <= tile_px):
         sr = run(lr).float().cpu()  # the runner's fresh tensor: levels made in place, floats copied by clamp
-        out = sr.clamp(0, 1).to(out_dtype) if out_dtype.is_floating_point else to_levels(sr, out_dtype)
+        out = _to_dtype(sr, out_dtype)
         if on_tile:
             on_tile()
         return out
     overlap = min(OVERLAP, (tile_px - 1) // 2)
     out = tiled_forward(run, lr, scale=scale, tile=tile_px, overlap=overlap, out_dtype=out_dtype, on_tile=on_tile)
     return out.clamp_(0, 1) if out.is_floating_point() else out
+
+
+def _to_dtype(sr: Tensor, dtype: torch.dtype) -> Tensor:
+    """Float ``sr`` → ``dtype``: uint8 / int32 levels (:func:`attnsr.io.to_levels`, made in ``sr``'s memory, so
+    pass a tensor nobody else reads), or floats clamped to [0, 1]."""
+    bits = LEVEL_BITS.get(dtype)
+    return sr.clamp(0, 1).to(dtype) if bits is None else to_levels(sr, bits=bits, inplace=True)
 
 
 def _check_scale(model_scale: int, scale: int) -> None:
@@ -328,13 +336,13 @@ def _upscale_array(arr: np.ndarray, upscaler: Upscaler) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     # Colour images get their levels straight from the SR tensor (one pass, no float HxWx3 copy in numpy);
     # gray ones average the float channels first.
-    out_dtype = torch.float32 if gray else LEVEL_DTYPES.get(arr.dtype, torch.float32)
-    sr = upscaler.upscale_tensor(x, out_dtype=out_dtype)[0]  # 3×H×W
+    out_dtype = LEVEL_DTYPES.get(arr.dtype, torch.float32)
+    sr = upscaler.upscale_tensor(x, out_dtype=torch.float32 if gray else out_dtype)[0]  # 3×H×W
     if gray:
-        sr = to_levels(sr.mean(dim=0, keepdim=True), LEVEL_DTYPES.get(arr.dtype, torch.float32))
+        sr = _to_dtype(sr.mean(dim=0, keepdim=True), out_dtype)
     if plane.shape[2] == 4:
         alpha = resize_plane(torch.from_numpy(np.ascontiguousarray(plane[..., 3])), sr.shape[-2], sr.shape[-1])
-        sr = torch.cat([sr, to_levels(alpha[None], sr.dtype)])
+        sr = torch.cat([sr, _to_dtype(alpha[None], sr.dtype)])
     out = sr.permute(1, 2, 0).contiguous().numpy()  # H×W×C
     out = out[..., 0] if arr.ndim == 2 else out
     return out if out.dtype == arr.dtype else out.astype(arr.dtype)
