@@ -13,16 +13,14 @@ from torch import Tensor
 
 from ..data.imresize import imresize
 from ..io import to_levels
-from .figures import new_figure, save_figure
+from .figures import new_figure, require_matplotlib, save_figure
 from .lam import LamResult
 
 
 def saliency_image(lam: Tensor | np.ndarray, *, scale: int) -> np.ndarray:
     """The official LAM colouring: ``seismic`` at ``0.5 + 0.5·M``, ×``scale`` nearest → (H, W, 3) uint8."""
-    import matplotlib
-
     m = np.asarray(lam, dtype=np.float64)
-    rgba = matplotlib.colormaps["seismic"](0.5 + 0.5 * m)
+    rgba = require_matplotlib().colormaps["seismic"](0.5 + 0.5 * m)
     rgb = (255 * rgba[..., :3]).astype(np.uint8)
     return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
 
@@ -42,6 +40,7 @@ def plot_lam(
     path: str | Path, *, lr: Tensor, result: LamResult, scale: int, hr: Tensor | None = None, title: str | None = None
 ) -> Path:
     """Paper-style figure: HR (or bicubic LR) with the window box, LAM map, blend, SR → PNG at ``path``."""
+    require_matplotlib()
     from matplotlib.patches import Rectangle
 
     w = result.window
