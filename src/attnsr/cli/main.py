@@ -55,6 +55,24 @@ from . import (  # noqa: E402
 )
 
 
+class _Version(argparse.Action):
+    """``--version``: prints ``attnsr <version>`` of the installed distribution (its metadata, which
+    pyproject.toml takes from ``attnsr.__version__``) and exits; the metadata is read only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("attnsr")
+        except PackageNotFoundError:  # a source tree on sys.path that was never installed
+            from .. import __version__ as text
+        print(f"attnsr {text}")
+        parser.exit()
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one ``error: ...`` line, like every other error."""
 
@@ -66,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="attnsr", description="Lightweight attention-based super-resolution.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
         cmd_upscale,
