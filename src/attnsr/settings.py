@@ -1,7 +1,8 @@
 """Project-wide settings read from the environment (one place), each checked where it is read.
 
 ``ATTNSR_SHARED``: the read-only folder with benchmark data and official checkpoints; default
-``../shared`` next to the repository (checked relative to the working directory, then the source tree).
+``../shared`` relative to the working directory, then beside the checkout when attnsr runs from one
+(``<checkout>/src/attnsr``; an installed package guesses nothing inside site-packages).
 When set it must be an existing folder.
 ``ATTNSR_CACHE``: the project's cache folder (downloaded weights, LR images made on the fly); default the
 user's cache folder (``$XDG_CACHE_HOME/attnsr``, else ``~/.cache/attnsr``). When set it must be a folder,
@@ -21,8 +22,6 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
 GITHUB = "https://github.com"
 MIRROR_FORM = "an http(s)://host[:port][/path] URL"
 
@@ -31,16 +30,28 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def _checkout_root() -> Path | None:
+    """The checkout attnsr runs from (``<root>/src/attnsr`` beside ``<root>/pyproject.toml``), or None when
+    it is installed (site-packages, where a parent folder says nothing about the project's data)."""
+    package = Path(__file__).resolve().parent
+    root = package.parents[1]
+    return root if package.parent.name == "src" and (root / "pyproject.toml").is_file() else None
+
+
 def shared_root() -> Path:
-    """The ``shared`` folder: ``$ATTNSR_SHARED`` (an existing folder) or ``../shared`` beside the repository."""
+    """The ``shared`` folder: ``$ATTNSR_SHARED`` (an existing folder), else the first existing ``../shared``
+    relative to the working directory or, when attnsr runs from a checkout, beside the checkout. When
+    none exists: the checkout's, or the working directory's when installed (its users report it missing)."""
     env = _env("ATTNSR_SHARED")
     if env:
         return _existing_folder("ATTNSR_SHARED", env)
-    for base in (Path.cwd(), _REPO_ROOT):
+    checkout = _checkout_root()
+    bases = [Path.cwd(), *([checkout] if checkout else [])]
+    for base in bases:
         candidate = (base / ".." / "shared").resolve()
         if candidate.is_dir():
             return candidate
-    return (_REPO_ROOT / ".." / "shared").resolve()
+    return (bases[-1] / ".." / "shared").resolve()
 
 
 def cache_root() -> Path:
