@@ -75,6 +75,16 @@ def test_save_rebuild_same_output(name, scale, tmp_path):
     assert rebuilt.arch == model.arch
 
 
+def test_checkpoints_recording_an_older_name_of_input_range_still_load(tmp_path):
+    """Files saved when A2N's option was ``img_range`` and the EDSR family's ``rgb_range`` rebuild as before."""
+    for name, old, value in (("a2n", "img_range", 255.0), ("edsr_baseline", "rgb_range", 1.0)):  # not defaults
+        model = _small(name, 2)
+        model.arch["options"] = {**model.arch["options"], old: value}  # the record an older release wrote
+        save_weights(model, tmp_path / f"{name}.safetensors")
+        rebuilt = build_from_checkpoint(tmp_path / f"{name}.safetensors")
+        assert rebuilt.input_range == value and rebuilt.arch["options"]["input_range"] == value
+
+
 def test_unknown_model_and_option_fail_with_choices():
     with pytest.raises(ModelError, match="Did you mean a2n") as e:
         attnsr.create_model("a2m", scale=2)

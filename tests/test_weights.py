@@ -72,7 +72,9 @@ def test_record_matches_its_model(record):
     else:
         assert not record.url
     for scale in record.scales:
-        assert n_params(create_model(record.arch, scale=scale, **record.options)) == record.num_params
+        model = create_model(record.arch, scale=scale, **record.options)
+        assert n_params(model) == record.num_params
+        assert getattr(model, "input_range", 1.0) == record.input_range, "the model works in the record's range"
     for score in record.published + record.measured:
         assert score.scale in record.scales and 20 < score.psnr < 45
 

@@ -45,6 +45,8 @@ def is_weights_path(weights: WeightsSpec) -> bool:
 
 
 COUNT_OPTIONS = {"num_feats", "num_blocks", "num_groups", "num_modules", "reduction"}
+# Option names that files written before the pixel range had one name (``input_range``) may record.
+RENAMED_OPTIONS = {"img_range": "input_range", "rgb_range": "input_range"}
 
 
 def _build(name: str, scale: int, options: dict) -> nn.Module:
@@ -121,7 +123,8 @@ def build_from_checkpoint(
             raise CheckpointError(f"checkpoint {str(path)!r} is a {arch['name']} model, not {name}")
         if scale is not None and scale != arch["scale"]:
             raise CheckpointError(f"checkpoint {str(path)!r} is for scale x{arch['scale']}, not x{scale}")
-        model = _build(arch["name"], arch["scale"], {**arch.get("options", {}), **(options or {})})
+        stored = {RENAMED_OPTIONS.get(k, k): v for k, v in arch.get("options", {}).items()}
+        model = _build(arch["name"], arch["scale"], {**stored, **(options or {})})
         record = info.get("record", {})
     else:
         record_hit = record_for_sha256(sha256_file(Path(path)))

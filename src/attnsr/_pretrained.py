@@ -81,7 +81,7 @@ class WeightRecord:
 
     ``num_params`` is the parameter count of ``create_model(arch, scale=s, **options)`` for every
     ``s`` in ``scales``; ``input_range`` is the pixel range the weights were trained on (the built
-    model always takes float RGB in [0, 1]; ``options`` carry the conversion, e.g. ``img_range``).
+    model always takes float RGB in [0, 1]; the model option of the same name converts, where it has one).
     """
 
     name: str
@@ -116,6 +116,7 @@ _NO_LICENCE = "no licence for redistribution: fetched from the authors' reposito
 _A2N = "https://github.com/haoyuc/A2N/raw/main/code/experiment/model"
 _PAN = "https://github.com/zhaohengyuan1/PAN/raw/master/experiments/pretrained_models"
 _IMDN = "https://github.com/Zheng222/IMDN/raw/master/checkpoints"
+
 
 def builtin_records(folder: Path = BUILTIN_DIR) -> tuple[WeightRecord, ...]:
     """The built-in weights' records, one JSON file beside each weight file (``weights/<name>.json``), written by
@@ -161,7 +162,7 @@ RECORDS: tuple[WeightRecord, ...] = (
         sha256="076f3ef50212a0641262d71210aeeda71e03324ecec14032630d1f2225887dfb",
         size=4_172_225,
         num_params=1_036_443,
-        options={"img_range": 255.0},
+        options={"input_range": 255.0},
         input_range=255.0,
         training_data="DIV2K",
         licence=_NO_LICENCE,
@@ -187,7 +188,7 @@ RECORDS: tuple[WeightRecord, ...] = (
         sha256="7fe6fa3a4b9d666f5b0afe2c9e91ce30551477114ffc7971c218c70899bc84ea",
         size=4_172_225,
         num_params=1_036_443,
-        options={"img_range": 255.0},
+        options={"input_range": 255.0},
         input_range=255.0,
         training_data="DIV2K",
         licence=_NO_LICENCE,
@@ -549,7 +550,7 @@ def _detect_a2n(state: Mapping[str, torch.Tensor]) -> Detected | None:
     options = {
         "num_feats": state["conv_first.weight"].shape[0],
         "num_blocks": _count(state, r"AAB_trunk\.(\d+)\."),
-        "img_range": 255.0,  # the official A2N code works on 0–255 pixels
+        "input_range": 255.0,  # the official A2N code works on 0–255 pixels
     }
     return Detected(arch, _nearest_upsampler_scales(state), options)
 

@@ -24,14 +24,14 @@ def check_scale(scale: int, host: str, scales: tuple[int, ...] = (2, 3, 4)) -> N
 
 
 class MeanShift(nn.Conv2d):
-    """EDSR's frozen 1×1 conv: ``x/std + sign·rgb_range·mean/std`` (identity weight when std = 1).
+    """EDSR's frozen 1×1 conv: ``x/std + sign·input_range·mean/std`` (identity weight when std = 1).
 
     Its parameters are frozen (``requires_grad=False``) but counted, as in the official code.
     """
 
     def __init__(
         self,
-        rgb_range: float,
+        input_range: float,
         rgb_mean: tuple[float, float, float] = DIV2K_MEAN,
         rgb_std: tuple[float, float, float] = (1.0, 1.0, 1.0),
         sign: int = -1,
@@ -40,7 +40,7 @@ class MeanShift(nn.Conv2d):
         std = torch.tensor(rgb_std)
         with torch.no_grad():
             self.weight.copy_(torch.eye(3).view(3, 3, 1, 1) / std.view(3, 1, 1, 1))
-            self.bias.copy_(sign * rgb_range * torch.tensor(rgb_mean) / std)
+            self.bias.copy_(sign * input_range * torch.tensor(rgb_mean) / std)
         self.requires_grad_(False)
 
 

@@ -6,7 +6,7 @@ Layer names are the official ones (``conv_first``, ``AAB_trunk.i``, ``ADM``, ``a
 ``non_attention``, ``trunk_conv``, ``upconv1``, ``att1``, ``HRconv1``, ``conv_last``) so the official
 checkpoints load with ``strict=True``.
 
-Deviations from the official code: the model takes float RGB in [0, 1]; ``img_range`` (255 for the
+Deviations from the official code: the model takes float RGB in [0, 1]; ``input_range`` (255 for the
 official checkpoints) scales inside ``forward``. The paper's ablations are constructor options of the
 one class rather than copies: ``fusion`` (adm / add / concat / static), ``non_attention``
 (conv3 / conv1 / identity / none), ``attention`` (a2n / none / any factory attention for the Table 3
@@ -138,14 +138,14 @@ class A2N(nn.Module):
         fusion: Fusion = "adm",
         attention: str = "a2n",
         non_attention: NonAttention = "conv3",
-        img_range: float = 1.0,
+        input_range: float = 1.0,
     ) -> None:
         super().__init__()
         check_scale(scale, "A2N")
         if fusion not in ("adm", "add", "concat", "static"):
             raise ModelError(f"fusion must be adm, add, concat or static, not {fusion!r}")
         self.scale = scale
-        self.img_range = img_range
+        self.input_range = input_range
         self.conv_first = nn.Conv2d(3, num_feats, 3, padding=1)
         self.AAB_trunk = nn.Sequential(
             *(
@@ -179,12 +179,12 @@ class A2N(nn.Module):
         return attention_at(self, names + [a for a in ("att1", "att2") if hasattr(self, a)])
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x * self.img_range
+        x = x * self.input_range
         fea = self.conv_first(x)
         fea = fea + self.trunk_conv(self.AAB_trunk(fea))
         fea = upsample_reconstruct(self, fea)
         out = self.conv_last(fea) + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        return out / self.img_range
+        return out / self.input_range
 
 
 def upsample_reconstruct(net: nn.Module, fea: Tensor) -> Tensor:
@@ -213,7 +213,7 @@ def a2n(
     fusion: Fusion = "adm",
     attention: str = "a2n",
     non_attention: NonAttention = "conv3",
-    img_range: float = 1.0,
+    input_range: float = 1.0,
 ) -> A2N:
     """A2N (1,036,443 parameters at ×2/×3; 1,047,459 at ×4). Sizes: S=40×16 (default), M=64×32,
     L=64×64; A2N-S: ``num_feats=32``."""
@@ -224,7 +224,7 @@ def a2n(
         fusion=fusion,
         attention=attention,
         non_attention=non_attention,
-        img_range=img_range,
+        input_range=input_range,
     )
 
 
@@ -235,7 +235,7 @@ def a2n_m(
     num_feats: int = 40,
     num_blocks: int = 16,
     fusion: Fusion = "adm",
-    img_range: float = 1.0,
+    input_range: float = 1.0,
 ) -> A2N:
     """A2N-M: the non-attention branch is a 1×1 conv (831,643 parameters at ×2/×3; 842,659 at ×4)."""
     return A2N(
@@ -244,7 +244,7 @@ def a2n_m(
         num_blocks=num_blocks,
         fusion=fusion,
         non_attention="conv1",
-        img_range=img_range,
+        input_range=input_range,
     )
 
 

@@ -126,7 +126,7 @@ class AWSRN(nn.Module):
         super().__init__()
         check_scale(scale, "AWSRN")
         self.scale = scale
-        self.rgb_range = 255.0
+        self.input_range = 255.0
         self.register_buffer("rgb_mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
         self.head = nn.Sequential(wn_conv(3, num_feats, 3))
         self.body = nn.Sequential(
@@ -147,10 +147,10 @@ class AWSRN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # Official AWSRN works on 0–255 input: (x·255 − mean·255) / 127.5, and the inverse at the end.
-        x = (x - self.rgb_mean) * (self.rgb_range / 127.5)
+        x = (x - self.rgb_mean) * (self.input_range / 127.5)
         s = self.skip(x)
         x = self.tail(self.attention(self.body(self.head(x))))
-        return (x + s) * (127.5 / self.rgb_range) + self.rgb_mean
+        return (x + s) * (127.5 / self.input_range) + self.rgb_mean
 
 
 @register_model(

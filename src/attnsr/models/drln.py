@@ -21,9 +21,9 @@ Kept quirks of the official code (so official checkpoints reproduce):
 - block 5 (second of the second cascade) reads the cascade input ``a1``, not ``o4``; the output of
   ``c4`` is therefore unused and ``c4`` never receives a gradient (its parameters are still counted);
 - the MeanShift adds/subtracts the DIV2K mean in 0–1 units (0.4488, ...) although the official
-  images are 0–255 (``rgb_range`` 255), so the shift is almost a no-op.
+  images are 0–255 (its ``rgb_range`` 255), so the shift is almost a no-op.
 
-Deviations: input and output are float RGB in [0, 1]; ``rgb_range`` (255, official) scales inside.
+Deviations: input and output are float RGB in [0, 1]; ``input_range`` (255: the official ``rgb_range``) scales inside.
 ``num_blocks`` generalises the cascade layout: ``num_blocks // 3`` cascades of 3, the remainder added
 one each to the last cascades (20 → 3, 3, 3, 3, 4, 4, the official layout).
 """
@@ -93,12 +93,12 @@ class DRLN(nn.Module):
         num_feats: int = 64,
         num_blocks: int = 20,
         attention: str = "la",
-        rgb_range: float = 255.0,
+        input_range: float = 255.0,
     ) -> None:
         super().__init__()
         check_scale(scale, "drln")
         self.scale = scale
-        self.rgb_range = rgb_range
+        self.input_range = input_range
         self.cascades = cascade_sizes(num_blocks)
         self.sub_mean = NamedMeanShift(sub=True)
         self.add_mean = NamedMeanShift(sub=False)
@@ -121,7 +121,7 @@ class DRLN(nn.Module):
         return attention_at(self, [f"{block}.ca" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.head(self.sub_mean(x * self.rgb_range))
+        x = self.head(self.sub_mean(x * self.input_range))
         a, o, k = x, x, 1
         for ci, size in enumerate(self.cascades):
             cat = o  # the first concatenation starts from the previous cascade's last fusion output
@@ -133,7 +133,7 @@ class DRLN(nn.Module):
                 k += 1
             a = o + a
         out = self.tail(self.upsample(a + x))
-        return self.add_mean(out) / self.rgb_range
+        return self.add_mean(out) / self.input_range
 
 
 @register_model(
@@ -147,8 +147,8 @@ def drln(
     num_feats: int = 64,
     num_blocks: int = 20,
     attention: str = "la",
-    rgb_range: float = 255.0,
+    input_range: float = 255.0,
 ) -> DRLN:
     """DRLN, 20 blocks × 64 (34,430,155 / 34,614,795 / 34,577,867 parameters at ×2/×3/×4;
     ``attention="bam"``: 266,700 fewer)."""
-    return DRLN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return DRLN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, input_range=input_range)

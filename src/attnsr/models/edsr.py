@@ -18,8 +18,8 @@ res_scale 0.1) with BAM 40,737,884 / 43,688,284 / 43,098,204.
 The EDSR-family pieces that RCAN, MSRN and s-LWSR reuse (their official code imports them from EDSR's
 ``common.py``) live in :mod:`attnsr.layers.blocks`: ``MeanShift``, ``ResBlock``, ``Upsampler``.
 
-Deviations: the model takes float RGB in [0, 1] and returns the same range; ``rgb_range`` (255, the
-official setting) scales inside ``forward``.
+Deviations: the model takes float RGB in [0, 1] and returns the same range; ``input_range`` (255, the
+official ``rgb_range``) scales inside ``forward``.
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ class EDSR(nn.Module):
         num_blocks: int = 16,
         res_scale: float = 1.0,
         attention: str = "none",
-        rgb_range: float = 255.0,
+        input_range: float = 255.0,
     ) -> None:
         super().__init__()
         check_scale(scale, "edsr")
         self.scale = scale
-        self.rgb_range = rgb_range
-        self.sub_mean = MeanShift(rgb_range)
-        self.add_mean = MeanShift(rgb_range, sign=1)
+        self.input_range = input_range
+        self.sub_mean = MeanShift(input_range)
+        self.add_mean = MeanShift(input_range, sign=1)
         self.head = nn.Sequential(nn.Conv2d(3, num_feats, 3, padding=1))
         self.body = nn.Sequential(
             *(ResBlock(num_feats, res_scale=res_scale) for _ in range(num_blocks)),
@@ -67,9 +67,9 @@ class EDSR(nn.Module):
         return attention_at(self, ["attention"])
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.head(self.sub_mean(x * self.rgb_range))
+        x = self.head(self.sub_mean(x * self.input_range))
         res = self.attention(self.body(x)) + x
-        return self.add_mean(self.tail(res)) / self.rgb_range
+        return self.add_mean(self.tail(res)) / self.input_range
 
 
 _PAPER = "Lim et al. Enhanced Deep Residual Networks for Single Image Super-Resolution. CVPRW 2017, arXiv:1707.02921"
@@ -82,11 +82,11 @@ def edsr_baseline(
     num_feats: int = 64,
     num_blocks: int = 16,
     attention: str = "none",
-    rgb_range: float = 255.0,
+    input_range: float = 255.0,
 ) -> EDSR:
     """EDSR-baseline, 16 blocks × 64 (1,369,883 / 1,554,523 / 1,517,595 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 565)."""
-    return EDSR(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return EDSR(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, input_range=input_range)
 
 
 @register_model(default_attention="none", paper=_PAPER, test_options={"num_blocks": 2, "num_feats": 32})
@@ -96,7 +96,7 @@ def edsr(
     num_feats: int = 256,
     num_blocks: int = 32,
     attention: str = "none",
-    rgb_range: float = 255.0,
+    input_range: float = 255.0,
 ) -> EDSR:
     """EDSR at the paper size, 32 blocks × 256, res_scale 0.1 (with BAM: 40,737,884 / 43,688,284 /
     43,098,204 parameters at ×2/×3/×4; without: 8,257 fewer)."""
@@ -106,5 +106,5 @@ def edsr(
         num_blocks=num_blocks,
         res_scale=0.1,
         attention=attention,
-        rgb_range=rgb_range,
+        input_range=input_range,
     )

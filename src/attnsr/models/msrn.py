@@ -12,7 +12,7 @@ puts BAM: in every MSRB after the 1×1 ``confusion`` conv, before the block resi
 code's name ``attention`` (r = 16). Exact counts (64 ch, 8 MSRBs, frozen MeanShift counted):
 5,930,331 / 6,114,971 / 6,078,043 at ×2/×3/×4; with BAM +4,520 (8 × 565).
 
-Deviations: input and output are float RGB in [0, 1]; ``rgb_range`` (255, official) scales inside.
+Deviations: input and output are float RGB in [0, 1]; ``input_range`` (255: the official ``rgb_range``) scales inside.
 """
 
 from __future__ import annotations
@@ -54,13 +54,13 @@ class MSRN(nn.Module):
         num_feats: int = 64,
         num_blocks: int = 8,
         attention: str = "none",
-        rgb_range: float = 255.0,
+        input_range: float = 255.0,
     ) -> None:
         super().__init__()
         check_scale(scale, "msrn")
         self.scale = scale
-        self.rgb_range = rgb_range
-        self.sub_mean = MeanShift(rgb_range)
+        self.input_range = input_range
+        self.sub_mean = MeanShift(input_range)
         self.head = nn.Sequential(nn.Conv2d(3, num_feats, 3, padding=1))
         self.body = nn.Sequential(*(MSRB(num_feats, attention=attention) for _ in range(num_blocks)))
         self.tail = nn.Sequential(
@@ -69,7 +69,7 @@ class MSRN(nn.Module):
             Upsampler(scale, num_feats),
             nn.Conv2d(num_feats, 3, 3, padding=1),
         )
-        self.add_mean = MeanShift(rgb_range, sign=1)
+        self.add_mean = MeanShift(input_range, sign=1)
 
     def trunk_blocks(self) -> list[str]:
         return [f"body.{i}" for i in range(len(self.body))]
@@ -79,14 +79,14 @@ class MSRN(nn.Module):
         return attention_at(self, [f"{block}.attention" for block in self.trunk_blocks()])
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.head(self.sub_mean(x * self.rgb_range))
+        x = self.head(self.sub_mean(x * self.input_range))
         outs = []
         fea = x
         for block in self.body:
             fea = block(fea)
             outs.append(fea)
         outs.append(x)  # the official order: the 8 block outputs, then the head output
-        return self.add_mean(self.tail(torch.cat(outs, dim=1))) / self.rgb_range
+        return self.add_mean(self.tail(torch.cat(outs, dim=1))) / self.input_range
 
 
 @register_model(
@@ -100,8 +100,8 @@ def msrn(
     num_feats: int = 64,
     num_blocks: int = 8,
     attention: str = "none",
-    rgb_range: float = 255.0,
+    input_range: float = 255.0,
 ) -> MSRN:
     """MSRN, 8 MSRBs × 64 (5,930,331 / 6,114,971 / 6,078,043 parameters at ×2/×3/×4;
     ``attention="bam"`` adds 4,520)."""
-    return MSRN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, rgb_range=rgb_range)
+    return MSRN(scale=scale, num_feats=num_feats, num_blocks=num_blocks, attention=attention, input_range=input_range)

@@ -14,7 +14,7 @@ reduction 16), ``"bam"`` (BAM, r = 16), any other factory attention, or ``"none"
 (10 groups × 20 RCABs, 64 ch, frozen MeanShift counted): 15,444,667 / 15,629,307 / 15,592,379 at
 ×2/×3/×4; with BAM 3,000 fewer.
 
-Deviations: input and output are float RGB in [0, 1]; ``rgb_range`` (255, official) scales inside.
+Deviations: input and output are float RGB in [0, 1]; ``input_range`` (255: the official ``rgb_range``) scales inside.
 """
 
 from __future__ import annotations
@@ -68,13 +68,13 @@ class RCAN(nn.Module):
         num_blocks: int = 20,
         reduction: int = 16,
         attention: str = "ca",
-        rgb_range: float = 255.0,
+        input_range: float = 255.0,
     ) -> None:
         super().__init__()
         check_scale(scale, "rcan")
         self.scale = scale
-        self.rgb_range = rgb_range
-        self.sub_mean = MeanShift(rgb_range)
+        self.input_range = input_range
+        self.sub_mean = MeanShift(input_range)
         self.head = nn.Sequential(nn.Conv2d(3, num_feats, 3, padding=1))
         self.body = nn.Sequential(
             *(
@@ -84,7 +84,7 @@ class RCAN(nn.Module):
             nn.Conv2d(num_feats, num_feats, 3, padding=1),
         )
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
-        self.add_mean = MeanShift(rgb_range, sign=1)
+        self.add_mean = MeanShift(input_range, sign=1)
 
     def trunk_blocks(self) -> list[str]:
         """The residual groups (the body's last module is the trunk conv)."""
@@ -99,9 +99,9 @@ class RCAN(nn.Module):
         return attention_at(self, names)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.head(self.sub_mean(x * self.rgb_range))
+        x = self.head(self.sub_mean(x * self.input_range))
         res = self.body(x) + x
-        return self.add_mean(self.tail(res)) / self.rgb_range
+        return self.add_mean(self.tail(res)) / self.input_range
 
 
 @register_model(
@@ -117,7 +117,7 @@ def rcan(
     num_groups: int = 10,
     num_blocks: int = 20,
     attention: str = "ca",
-    rgb_range: float = 255.0,
+    input_range: float = 255.0,
 ) -> RCAN:
     """RCAN, 10 groups × 20 RCABs × 64 (15,444,667 / 15,629,307 / 15,592,379 parameters at ×2/×3/×4;
     ``attention="bam"``: 3,000 fewer)."""
@@ -127,5 +127,5 @@ def rcan(
         num_groups=num_groups,
         num_blocks=num_blocks,
         attention=attention,
-        rgb_range=rgb_range,
+        input_range=input_range,
     )

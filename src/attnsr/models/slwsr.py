@@ -17,7 +17,7 @@ code puts its one BAM (r = 16): on the decoder output ``conv10``, before the glo
 name ``attention``. Exact counts (32 ch, frozen MeanShift counted): 534,139 / 580,379 / 571,131 at
 ×2/×3/×4; with BAM +179.
 
-Deviations: input and output are float RGB in [0, 1]; ``rgb_range`` (255, official) scales inside.
+Deviations: input and output are float RGB in [0, 1]; ``input_range`` (255: the official ``rgb_range``) scales inside.
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ class SLWSR(nn.Module):
     """s-LWSR. Input and output: float RGB in [0, 1], NCHW."""
 
     def __init__(
-        self, *, scale: int = 4, num_feats: int = 32, attention: str = "none", rgb_range: float = 255.0
+        self, *, scale: int = 4, num_feats: int = 32, attention: str = "none", input_range: float = 255.0
     ) -> None:
         super().__init__()
         check_scale(scale, "slwsr")
         self.scale = scale
-        self.rgb_range = rgb_range
-        self.sub_mean = MeanShift(rgb_range)
+        self.input_range = input_range
+        self.sub_mean = MeanShift(input_range)
         self.head = nn.Sequential(nn.Conv2d(3, num_feats, 3, padding=1))
         for stage, n in _ENCODER.items():
             for i in range(1, n + 1):
@@ -69,7 +69,7 @@ class SLWSR(nn.Module):
             setattr(self, f"conv{stage}", ResBlock(num_feats))
         self.attention = build_attention(attention, num_feats, reduction=16, host="slwsr")
         self.tail = nn.Sequential(Upsampler(scale, num_feats), nn.Conv2d(num_feats, 3, 3, padding=1))
-        self.add_mean = MeanShift(rgb_range, sign=1)
+        self.add_mean = MeanShift(input_range, sign=1)
 
     def trunk_blocks(self) -> list[str]:
         """No trunk of blocks to index: the U-Net stages hold no attention."""
@@ -87,7 +87,7 @@ class SLWSR(nn.Module):
         return outs
 
     def forward(self, x: Tensor) -> Tensor:
-        x1 = self.head(self.sub_mean(x * self.rgb_range))
+        x1 = self.head(self.sub_mean(x * self.input_range))
         # Encoder: stage s+1 starts from (first + last) block output of stage s.
         stages = [self._stage(2, x1)]
         for s in (3, 4, 5, 6):
@@ -100,13 +100,13 @@ class SLWSR(nn.Module):
             y = getattr(self, f"feat{stage}_1")(torch.cat([y, 0.5 * skip + 0.5 * fused], dim=1))
             y = getattr(self, f"conv{stage}")(getattr(self, f"feat{stage}_2")(y))
         y = self.attention(y) + x1
-        return self.add_mean(self.tail(y)) / self.rgb_range
+        return self.add_mean(self.tail(y)) / self.input_range
 
 
 @register_model(
     default_attention="none",
     paper="Li et al. s-LWSR: Super Lightweight Super-Resolution Network. IEEE TIP 2020, arXiv:1909.10774",
 )
-def slwsr32(*, scale: int = 4, num_feats: int = 32, attention: str = "none", rgb_range: float = 255.0) -> SLWSR:
+def slwsr32(*, scale: int = 4, num_feats: int = 32, attention: str = "none", input_range: float = 255.0) -> SLWSR:
     """s-LWSR32 (534,139 / 580,379 / 571,131 parameters at ×2/×3/×4; ``attention="bam"`` adds 179)."""
-    return SLWSR(scale=scale, num_feats=num_feats, attention=attention, rgb_range=rgb_range)
+    return SLWSR(scale=scale, num_feats=num_feats, attention=attention, input_range=input_range)
