@@ -54,13 +54,12 @@ def check_eval_outputs(args: argparse.Namespace) -> None:
         check_output_folder(args.save_sr, what="--save-sr folder")
 
 
-def run(args: argparse.Namespace) -> int:
-    check_eval_outputs(args)
-    model = model_from_args(args)
-    scale = model.arch["scale"]
-    folders = list({Path(d).resolve(): Path(d) for d in args.data}.values())  # a folder named twice runs once
+def plan_folders(args: argparse.Namespace, *, scale: int) -> tuple[list[Path], dict[Path, int]]:
+    """Every data folder checked and every SR image planned before any work: a folder named twice runs once,
+    two folders whose SR images would meet in one folder are refused. Returns the folders and image counts."""
+    folders = list({Path(d).resolve(): Path(d) for d in args.data}.values())
     counts, planned = {}, {}
-    for f in folders:  # check every folder and plan every SR image before any work
+    for f in folders:
         n = len(list_images(hr_folder(f)))
         if n == 0:
             raise AttnsrError(f"data folder {str(f)!r} holds no images")
@@ -73,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
                 )
             planned[target] = f
             check_output(target, overwrite=args.overwrite)
+    return folders, counts
+
+
+def run(args: argparse.Namespace) -> int:
+    check_eval_outputs(args)
+    model = model_from_args(args)
+    scale = model.arch["scale"]
+    folders, counts = plan_folders(args, scale=scale)
     model_precision = resolve_precision(args.precision, args.device)
     forward = make_forward(
         model,
