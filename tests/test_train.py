@@ -138,6 +138,9 @@ def test_compile_auto_stays_eager_until_a_compiled_path_is_faster_and_trains_ali
     assert warned is (setting is True and precision == "bf16")
 
 
+# Inductor on the CPU imports torch.fx.experimental.optimization → torch.utils.mkldnn, whose classes use the
+# deprecated torch.jit.script_method (torch 2.13): torch's own import, nothing attnsr calls.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_training_matches_eager_and_saves_plain_weights(data):
     tmp = data
     eager = train(load_config(None, base_overrides(tmp, "eager", iterations=3)))

@@ -108,7 +108,8 @@ def test_unwritable_output_and_existing_output(tmp_path, tiny):
     assert target.read_bytes() == b"keep me"
     proc = cli(str(img), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "--overwrite")
     assert proc.returncode == 0, proc.stderr
-    assert Image.open(target).size == (40, 32)
+    with Image.open(target) as im:
+        assert im.size == (40, 32)
 
 
 # ---- formats ----------------------------------------------------------------------------------
@@ -125,10 +126,10 @@ def test_folder_glob_and_formats(tmp_path, tiny):
     proc = cli(str(src), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "out"
-    assert Image.open(out / "gray_x2.png").mode == "L"
-    rgba = Image.open(out / "rgba_x2.png")
-    assert rgba.mode == "RGBA" and rgba.size == (40, 32)
-    assert Image.open(out / "photo_x2.jpg").format == "JPEG"
+    with Image.open(out / "gray_x2.png") as gray, Image.open(out / "rgba_x2.png") as rgba:
+        assert gray.mode == "L" and rgba.mode == "RGBA" and rgba.size == (40, 32)
+    with Image.open(out / "photo_x2.jpg") as photo:
+        assert photo.format == "JPEG"
     deep = np.asarray(Image.open(out / "deep_x2.png"))
     assert deep.dtype in (np.uint16, np.int32) and deep.max() > 255, "16-bit stays 16-bit"
     proc = cli(str(src / "*.jpg"), "--weights", str(tiny[("pan", 2)]), "--scale", "2", "-o", str(tmp_path / "g"))

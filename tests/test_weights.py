@@ -354,7 +354,8 @@ def test_upscale_and_analyze_take_weights_official(mirror, tmp_path):
     out = tmp_path / "b.png"
     args = ["upscale", str(image), "--model", "pan", "--scale", "3", "--weights", "official", "-o", str(out)]
     assert main([*args, "--no-progress"]) == 0
-    assert Image.open(out).size == (48, 48)
+    with Image.open(out) as im:
+        assert im.size == (48, 48)
     args = ["analyze", "heatmap", "--model", "a2n", "--scale", "2", "--weights", "official", "--image", str(image)]
     assert main([*args, "-o", str(tmp_path / "h.png")]) == 0 and (tmp_path / "h.png").is_file()
     assert [p for p, _ in mirror.requests] == [urlpath(get_record(n)) for n in ("pan_x3.official", "a2n_x2.official")]
