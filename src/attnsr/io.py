@@ -186,18 +186,28 @@ def _decode(
 
 
 @contextmanager
-def _reading(p: Path) -> Iterator[None]:
-    """Turn what Pillow and the OS raise while reading ``p`` into one :class:`ImageError` line."""
-    try:
-        yield
-    except ImageError:
-        raise
-    except PermissionError as e:
-        raise ImageError(f"cannot read '{p}': permission denied") from e
-    except UnidentifiedImageError as e:
-        raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
-    except _PIL_ERRORS as e:
-        raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+def _reading(p: Path, *, report: bool = True) -> Iterator[None]:
+    """Turn what Pillow and the OS raise while reading ``p`` into one :class:`ImageError` line, and what Pillow
+    warns about a damaged file that still loads (corrupt EXIF, tags past its end) into one log warning per
+    message naming ``p`` (``report=False``: not at all): library code logs, Pillow's warnings would print."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        except ImageError:
+            raise
+        except PermissionError as e:
+            raise ImageError(f"cannot read '{p}': permission denied") from e
+        except UnidentifiedImageError as e:
+            raise ImageError(f"cannot read '{p}': not a recognised image (wrong suffix, or not an image file)") from e
+        except _PIL_ERRORS as e:
+            raise ImageError(f"cannot read '{p}': not a valid image (truncated or corrupt: {_one_line(e)})") from e
+    pillow = [w for w in caught if issubclass(w.category, UserWarning)]
+    for message in dict.fromkeys(_one_line(w.message) for w in pillow) if report else ():
+        log.warning("'%s': %s", p, message)
+    for w in caught:  # anything else is not about the file: warned as it would have been
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -216,7 +226,7 @@ def check_image_file(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_P
         raise ImageError(f"cannot read '{p}': not a regular file")
     if p.stat().st_size == 0:
         raise ImageError(f"cannot read '{p}': empty file (0 bytes)")
-    with _reading(p), _open_unguarded(p) as im:
+    with _reading(p, report=False), _open_unguarded(p) as im:  # read_image reports what Pillow warns
         if im.format not in _READ_FORMATS:
             raise ImageError(
                 f"cannot read '{p}': unsupported image format {im.format} (supported: PNG, JPEG, BMP, TIFF, WebP)"
