@@ -68,7 +68,9 @@ class _Version(argparse.Action):
         try:
             text = version("attnsr")
         except PackageNotFoundError:  # a source tree on sys.path that was never installed
-            from .. import __version__ as text
+            import attnsr
+
+            text = attnsr.__version__
         print(f"attnsr {text}")
         parser.exit()
 
