@@ -12,6 +12,7 @@ Official weights are read from $ATTNSR_SHARED/weights/official when the file is 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from attnsr import create_model
-from attnsr._pretrained import BF16_SETS, RECORDS, builtin_path
+from attnsr._pretrained import BF16_SETS, RECORDS, builtin_path, sha256_file
 from attnsr.data.lr_cache import default_lr_cache
 from attnsr.evaluate import evaluate_folder, make_forward
 from attnsr.outputs import write_text
@@ -28,8 +29,17 @@ from attnsr.settings import shared_root
 
 
 def weights_file(record) -> Path | None:
-    path = builtin_path(record) if record.source == "builtin" else shared_root() / "weights" / "official" / record.file
-    return path if path.is_file() else None
+    """The built-in file, or the official file in $ATTNSR_SHARED/weights/official whose sha256 is the record's
+    (the files there are not named as the authors name them)."""
+    if record.source == "builtin":
+        return builtin_path(record)
+    folder = shared_root() / "weights" / "official"
+    return next((p for p in sorted(folder.glob("*")) if p.is_file() and _sha256(p) == record.sha256), None)
+
+
+@functools.cache
+def _sha256(path: Path) -> str:
+    return sha256_file(path)
 
 
 def measure(record, path: Path) -> dict:
