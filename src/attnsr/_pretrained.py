@@ -224,8 +224,8 @@ RECORDS: tuple[WeightRecord, ...] = (
             Set14=(33.5927, 0.9181),
             B100=(32.1885, 0.8998),
             Urban100=(32.0205, 0.9274),
-            bf16_cost={'Set5': 0.0068, 'Set14': 0.0008, 'B100': 0.0026, 'Urban100': 0.0079},  # benchmarks/results/bf16_cost.json
-    ),
+        ),
+        bf16_cost={"Set5": 0.0068, "Set14": 0.0008, "B100": 0.0026, "Urban100": 0.0079},  # results/bf16_cost.json
     ),
     WeightRecord(
         name="pan_x3.official",
@@ -247,8 +247,8 @@ RECORDS: tuple[WeightRecord, ...] = (
             Set14=(30.3553, 0.8422),
             B100=(29.1124, 0.8051),
             Urban100=(28.1108, 0.8512),
-            bf16_cost={'Set5': -0.0008, 'Set14': 0.0029, 'B100': 0.0016, 'Urban100': 0.0027},  # benchmarks/results/bf16_cost.json
-    ),
+        ),
+        bf16_cost={"Set5": -0.0008, "Set14": 0.0029, "B100": 0.0016, "Urban100": 0.0027},  # results/bf16_cost.json
     ),
     WeightRecord(
         name="pan_x4.official",
@@ -270,8 +270,8 @@ RECORDS: tuple[WeightRecord, ...] = (
             Set14=(28.6107, 0.7822),
             B100=(27.5977, 0.7365),
             Urban100=(26.1097, 0.7855),
-            bf16_cost={'Set5': 0.0005, 'Set14': 0.0029, 'B100': 0.0018, 'Urban100': 0.0034},  # benchmarks/results/bf16_cost.json
-    ),
+        ),
+        bf16_cost={"Set5": 0.0005, "Set14": 0.0029, "B100": 0.0018, "Urban100": 0.0034},  # results/bf16_cost.json
     ),
     WeightRecord(
         name="imdn_x2.official",
@@ -313,9 +313,9 @@ RECORDS: tuple[WeightRecord, ...] = (
         licence=_NO_LICENCE,
         published=_scores(
             "standard", 4, Set5=(32.21, 0.8948), Set14=(28.58, 0.7811), B100=(27.56, 0.7353), Urban100=(26.04, 0.7838)
-            bf16_cost={'Set5': 0.0046, 'Set14': 0.0049, 'B100': 0.0028, 'Urban100': 0.0062},  # benchmarks/results/bf16_cost.json
-    ),
+        ),
         measured=_scores("standard", 4, Set5=(32.2096, 0.8948), Set14=(28.5820, 0.7811)),
+        bf16_cost={"Set5": 0.0046, "Set14": 0.0049, "B100": 0.0028, "Urban100": 0.0062},  # results/bf16_cost.json
     ),
     WeightRecord(
         name="carn_m.official",
