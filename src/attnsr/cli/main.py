@@ -48,6 +48,7 @@ from . import (  # noqa: E402
     cmd_export,
     cmd_models,
     cmd_profile,
+    cmd_serve,
     cmd_study,
     cmd_train,
     cmd_upscale,
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_export,
         cmd_analyze,
         cmd_cache,
+        cmd_serve,
     ):
         module.add_parser(sub)
     return parser
