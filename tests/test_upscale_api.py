@@ -34,12 +34,6 @@ def cache_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return attnsr.create_model("a2n", scale=2, num_blocks=1).eval()
-
-
-@pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     torch.manual_seed(1)
     path = tmp_path_factory.mktemp("w") / "pan_x2.safetensors"
@@ -48,8 +42,8 @@ def tiny_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_upscaler(tiny):
-    return attnsr.Upscaler(tiny, scale=2, backend="torch", precision="fp32")
+def tiny_upscaler(tiny_a2n):
+    return attnsr.Upscaler(tiny_a2n, scale=2, backend="torch", precision="fp32")
 
 
 def rgb(h=10, w=12, seed=0):
@@ -65,13 +59,13 @@ def test_top_level_upscale_default_model_on_a_pil_image():
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (40, 48)
 
 
-def test_upscaler_reports_its_choice_and_refuses_a_wrong_scale(tiny):
-    up = attnsr.Upscaler(tiny, scale=2, backend="torch", precision="fp32")
+def test_upscaler_reports_its_choice_and_refuses_a_wrong_scale(tiny_a2n):
+    up = attnsr.Upscaler(tiny_a2n, scale=2, backend="torch", precision="fp32")
     assert (up.backend, up.precision, up.scale) == ("torch", "fp32", 2)
     with pytest.raises(AttnsrError, match="x2, not x4"):
-        attnsr.Upscaler(tiny, scale=4, backend="torch")
+        attnsr.Upscaler(tiny_a2n, scale=4, backend="torch")
     with pytest.raises(AttnsrError, match="tile"):
-        attnsr.Upscaler(tiny, scale=2, tile=4)
+        attnsr.Upscaler(tiny_a2n, scale=2, tile=4)
 
 
 # ---- kinds and dtypes ---------------------------------------------------------------------------
@@ -148,11 +142,11 @@ def test_palette_images_come_back_rgb(tiny_upscaler):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("tile", [0, 16])
-def test_backends_match_pytorch_fp32(tiny, backend, tile):
+def test_backends_match_pytorch_fp32(tiny_a2n, backend, tile):
     """Every backend gives PyTorch fp32's pixels (within 1e-4), whole and tiled (fixed tile shapes)."""
     x = torch.rand(3, 40, 36, generator=torch.Generator().manual_seed(2))
-    ref = attnsr.Upscaler(tiny, scale=2, backend="torch", precision="fp32", tile=tile)(x)
-    up = attnsr.Upscaler(tiny, scale=2, backend=backend, precision="fp32", tile=tile)
+    ref = attnsr.Upscaler(tiny_a2n, scale=2, backend="torch", precision="fp32", tile=tile)(x)
+    up = attnsr.Upscaler(tiny_a2n, scale=2, backend=backend, precision="fp32", tile=tile)
     out = up(x)
     assert out.shape == ref.shape and (out - ref).abs().max().item() <= 1e-4
     kept = out.clone()
@@ -183,27 +177,27 @@ def test_auto_rule(monkeypatch):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_exports_are_cached_by_sha256_and_nothing_left_in_tmp(tiny, backend, cache_folder, tmp_path, monkeypatch):
+def test_exports_are_cached_by_sha256_and_nothing_left_in_tmp(tiny_a2n, backend, cache_folder, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
-    attnsr.Upscaler(tiny, scale=2, backend=backend)
-    sha = backends.model_digest(tiny)
-    exported = backends.cached_onnx(tiny) if backend == "onnxruntime" else backends.cached_openvino(tiny)
+    attnsr.Upscaler(tiny_a2n, scale=2, backend=backend)
+    sha = backends.model_digest(tiny_a2n)
+    exported = backends.cached_onnx(tiny_a2n) if backend == "onnxruntime" else backends.cached_openvino(tiny_a2n)
     assert sha in str(exported) and exported.is_file() and exported.is_relative_to(cache_folder)
     stamp = exported.stat().st_mtime_ns
-    attnsr.Upscaler(tiny, scale=2, backend=backend)(np.zeros((8, 8, 3), np.uint8))
+    attnsr.Upscaler(tiny_a2n, scale=2, backend=backend)(np.zeros((8, 8, 3), np.uint8))
     assert exported.stat().st_mtime_ns == stamp, "a second Upscaler reuses the export"
     assert list(tmp_path.iterdir()) == [], "nothing left in the temporary folder"
     if backend == "openvino":
         assert any((cache_folder / "openvino" / "compiled").iterdir()), "OpenVINO's compiled-model cache is used"
 
 
-def test_onnx_file_as_weights(tiny, tmp_path):
+def test_onnx_file_as_weights(tiny_a2n, tmp_path):
     from attnsr.export import export_onnx
 
-    path = export_onnx(tiny, tmp_path / "tiny.onnx")
+    path = export_onnx(tiny_a2n, tmp_path / "tiny.onnx")
     x = torch.rand(3, 12, 14)
-    ref = attnsr.Upscaler(tiny, scale=2, backend="torch", precision="fp32")(x)
+    ref = attnsr.Upscaler(tiny_a2n, scale=2, backend="torch", precision="fp32")(x)
     for backend in [b for b in ("onnxruntime", "openvino") if backends.is_installed(b)]:
         up = attnsr.Upscaler(weights=path, scale=2, backend=backend, precision="fp32")
         assert up.model_name == "a2n" and (up(x) - ref).abs().max() <= 1e-4
