@@ -12,9 +12,8 @@ import re
 from pathlib import Path
 
 from attnsr.cli.cmd_study import report_markdown
-from attnsr.errors import AttnsrError
 from attnsr.outputs import write_text
-from attnsr.study import default_results_path, load_study, plan_study, read_records
+from attnsr.study import cell_parameters, default_results_path, load_study, read_records
 
 DOC = Path("docs/studies/README.md")
 
@@ -26,13 +25,9 @@ def main() -> None:
     text = DOC.read_text()
     for path in sorted(Path("studies").glob("*.yaml")):
         study = load_study(path)
-        try:
-            parameters = plan_study(study, budget=args.budget).parameters
-        except AttnsrError:
-            parameters = None
-        report = report_markdown(
-            study, read_records(default_results_path(study)), budget=args.budget, parameters=parameters
-        )
+        records = read_records(default_results_path(study))
+        parameters = cell_parameters(study, budget=args.budget)
+        report = report_markdown(study, records, budget=args.budget, parameters=parameters)
         block = re.compile(rf"(<!-- study:{study.name} -->\n)(?:.*?\n)?(<!-- /study:{study.name} -->)", re.S)
         if not block.search(text):
             raise SystemExit(f"{DOC}: no <!-- study:{study.name} --> ... <!-- /study:{study.name} --> block")

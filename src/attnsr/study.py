@@ -249,12 +249,16 @@ def run_config(study: Study, cell: Cell, seed: int, budget: Budget, *, runs_root
         raise _refuse(study.path, f"cell {cell.name!r}, budget {budget.name!r}: {exc}") from None
 
 
-def _check_folders(study: Study, cfg: TrainConfig) -> tuple[Path, ...]:
-    """Every training, validation and evaluation folder exists and holds images."""
+def _check_data_folders(study: Study, cfg: TrainConfig) -> None:
+    """Every training and validation folder of one run's config exists and holds images."""
     folders = [expand(d) for d in cfg.data.train_dirs] + ([expand(cfg.data.val_dir)] if cfg.data.val_dir else [])
     for folder in folders:
         if not folder.is_dir() or not list_images(folder):
             raise _refuse(study.path, f"data folder {str(folder)!r} does not exist or holds no images")
+
+
+def _eval_folders(study: Study) -> tuple[Path, ...]:
+    """The study's evaluation folders, each checked to exist and hold images."""
     evals = []
     for text in study.eval_sets:
         folder = expand(text)
@@ -289,10 +293,10 @@ def plan_study(
         if s not in study.seeds:
             raise _refuse(study.path, f"seed {s} is not one of the study's seeds {list(study.seeds)}")
     b = study.budgets[budget]
-    parameters, macs, runs, evals, size = {}, {}, [], (), (0, 0)
+    parameters, macs, runs, size = {}, {}, [], (0, 0)
     for cell in study.cells:  # every cell is checked, also when only some are run
         cfg = run_config(study, cell, study.seeds[0], b, runs_root=runs_root)
-        evals = _check_folders(study, cfg)
+        _check_data_folders(study, cfg)
         try:
             model = create_model(cfg.model.name, scale=cfg.model.scale, **cfg.model.options)
         except (ModelError, TypeError, ValueError) as exc:
@@ -304,7 +308,16 @@ def plan_study(
         for name in chosen_cells:
             cell = study.cell(name)
             runs.append(Run(cell, seed, b, run_config(study, cell, seed, b, runs_root=runs_root)))
-    return Plan(study, b, tuple(runs), parameters, macs, size, evals)
+    return Plan(study, b, tuple(runs), parameters, macs, size, _eval_folders(study))
+
+
+def cell_parameters(study: Study, *, budget: str) -> dict[str, int] | None:
+    """Each cell's parameter count from its built model, or None where the study cannot be planned here (its
+    data is elsewhere): what a report shows for cells that have no record yet."""
+    try:
+        return plan_study(study, budget=budget).parameters
+    except AttnsrError:
+        return None
 
 
 # ---- records ----------------------------------------------------------------------------------------------

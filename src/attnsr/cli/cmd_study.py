@@ -167,17 +167,14 @@ def report_markdown(study, records: list[dict], *, budget: str, parameters: dict
 
 def run_report(args: argparse.Namespace) -> int:
     from ..outputs import check_outputs, write_text
-    from ..study import default_results_path, load_study, plan_study, read_records
+    from ..study import cell_parameters, default_results_path, load_study, read_records
 
     check_outputs([args.output], overwrite=args.overwrite)
     study = load_study(args.study)
     if args.budget not in study.budgets:
         raise AttnsrError(f"study {str(args.study)!r}: no budget {args.budget!r}; budgets: {', '.join(study.budgets)}")
     records = read_records(args.results or default_results_path(study))
-    try:  # each cell's size from its built model, where the study's data is here to plan it
-        parameters = plan_study(study, budget=args.budget).parameters
-    except AttnsrError:
-        parameters = None
+    parameters = cell_parameters(study, budget=args.budget)
     text = report_markdown(study, records, budget=args.budget, parameters=parameters)
     if args.output:
         write_text(args.output, text, overwrite=args.overwrite)
