@@ -7,6 +7,8 @@ Times, interleaved in one process (round-robin, so drifting load hits every path
 * ``fp32_eager_nchw``: PyTorch fp32, NCHW, eager — the official code's way;
 * ``attnsr_default``: ``attnsr.upscale(pil_image, scale=4)`` with every default, after its first call;
 * ``attnsr_torch``, ``attnsr_onnxruntime``, ``attnsr_openvino``: ``attnsr.Upscaler(backend=...)`` on a tensor;
+* ``attnsr_openvino_fp32``, ``attnsr_openvino_bf16`` (where the CPU has native bf16), ``attnsr_openvino_int8``
+  (the NNCF-quantized model, :mod:`attnsr.quantize`): the OpenVINO backend at each precision by name;
 * ``openvino_alone``, ``onnxruntime_alone``: a hand-made script — the runtime's own session on the ONNX
   export with its defaults (OpenVINO: the LATENCY hint), no attnsr code around it;
 * with ``--torch-compile``: ``torch.compile`` (inductor, frozen weights, channels_last) and TorchScript
@@ -22,6 +24,7 @@ benchmarks/results/upscale_speed.json with the CPU model and flags (``attnsr.pre
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import tempfile
@@ -157,6 +160,14 @@ def main() -> None:
         if backend == "torch" or is_installed(backend):
             up = attnsr.Upscaler(weights=args.weights, backend=backend, tile=0)
             paths[f"attnsr_{backend}"] = lambda up=up: up.upscale_tensor(x)
+    if is_installed("openvino"):  # each OpenVINO precision by name: fp32, bf16 where native, int8
+        for precision in ("fp32", "bf16", "int8"):
+            if precision == "bf16" and not cpu_info().native_bf16:
+                continue
+            if precision == "int8" and not int8_available(args.weights):
+                continue
+            up = attnsr.Upscaler(weights=args.weights, backend="openvino", precision=precision, tile=0)
+            paths[f"attnsr_openvino_{precision}"] = lambda up=up: up.upscale_tensor(x)
     onnx_path = export_onnx(eager, Path(tempfile.mkdtemp()) / "a2n_x4.onnx")
     paths.update(runtime_alone(onnx_path, x))
     builds: dict[str, float] = {}
@@ -191,12 +202,24 @@ def main() -> None:
         # steadier than a ratio of medians when the machine's speed drifts during the run
         "default_vs_openvino_alone_paired": _paired(times, "attnsr_default", "openvino_alone"),
         "speedup_default_vs_fp32_eager_paired": _paired(times, "fp32_eager_nchw", "attnsr_default"),
+        # int8 against OpenVINO fp32 and bf16, round by round (acceptance of issue 26: >= 1.5x against fp32)
+        "int8_speedup_vs_openvino_fp32_paired": _paired(times, "attnsr_openvino_fp32", "attnsr_openvino_int8"),
+        "int8_speedup_vs_openvino_bf16_paired": _paired(times, "attnsr_openvino_bf16", "attnsr_openvino_int8"),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "all_seconds"}, indent=2), flush=True)
     if args.quality:
         result["quality"] = quality(model)
     write_text(args.out, json.dumps(result, indent=2), overwrite=True)
     print(markdown_table(result))
+
+
+def int8_available(weights: str | None) -> bool:
+    """Whether precision int8 can run: a shipped int8 model, or NNCF to calibrate one."""
+    from attnsr._pretrained import get_record, shipped_int8
+
+    if weights is None and shipped_int8(get_record("a2n_x4.builtin")) is not None:
+        return True
+    return importlib.util.find_spec("nncf") is not None
 
 
 def markdown_table(result: dict) -> str:

@@ -21,7 +21,14 @@ import attnsr
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "attnsr"
 # Package data the wheel must carry (pyproject.toml [tool.setuptools.package-data]).
-DATA = ["weights/*.safetensors", "weights/*.json", "assets/sample.png", "analysis/manifests/*.json"]
+DATA = [
+    "weights/*.safetensors",
+    "weights/*.json",
+    "weights/*.int8.xml",
+    "weights/*.int8.bin",
+    "assets/sample.png",
+    "analysis/manifests/*.json",
+]
 NEEDS = 'error: drawing figures needs matplotlib: pip install "attnsr[figures]"'
 
 

@@ -61,6 +61,7 @@ __all__ = [
 BUILTIN_DIR = Path(__file__).parent / "weights"
 BF16_SETS = ("Set5", "Set14", "B100", "Urban100")
 BF16_MAX_COST = 0.01  # dB: what precision "auto" may lose to bf16 on any of BF16_SETS
+INT8_MAX_COST = 0.05  # dB: what precision "auto" may lose to int8 on any of BF16_SETS
 Source = Literal["builtin", "official"]
 
 
@@ -102,10 +103,23 @@ class WeightRecord:
     # fp32 minus bf16 PSNR (dB), standard protocol, per set of BF16_SETS (benchmarks/bf16_cost.py); empty: not
     # measured. precision "auto" runs bf16 only where every set is measured and costs at most BF16_MAX_COST.
     bf16_cost: Mapping[str, float] = field(default_factory=dict)
+    # The same for int8 (fp32 minus int8, benchmarks/int8_quality.py), and the int8 OpenVINO IR shipped beside
+    # the weights (file name -> sha256, the .xml and its .bin; empty: none shipped, attnsr.quantize calibrates).
+    int8_cost: Mapping[str, float] = field(default_factory=dict)
+    int8_files: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def bf16_harmless(self) -> bool:
-        return set(BF16_SETS) <= set(self.bf16_cost) and all(self.bf16_cost[s] <= BF16_MAX_COST for s in BF16_SETS)
+        return _harmless(self.bf16_cost, BF16_MAX_COST)
+
+    @property
+    def int8_harmless(self) -> bool:
+        return _harmless(self.int8_cost, INT8_MAX_COST)
+
+
+def _harmless(cost: Mapping[str, float], bound: float) -> bool:
+    """Whether ``cost`` is measured on every set of BF16_SETS and at most ``bound`` dB on each."""
+    return set(BF16_SETS) <= set(cost) and all(cost[s] <= bound for s in BF16_SETS)
 
 
 def _scores(protocol: str, scale: int, **by_dataset: tuple[float, float | None]) -> tuple[Score, ...]:
@@ -143,6 +157,8 @@ def builtin_records(folder: Path = BUILTIN_DIR) -> tuple[WeightRecord, ...]:
                     for ds, m in d["measured"].items()
                 ),
                 bf16_cost=d.get("bf16_cost", {}),
+                int8_cost=d.get("int8_cost", {}),
+                int8_files=d.get("int8_files", {}),
             )
         )
     return tuple(records)
@@ -377,6 +393,19 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def shipped_int8(record: WeightRecord | None) -> Path | None:
+    """The int8 OpenVINO IR (.xml) shipped beside built-in weights, checked against the record's sha256s; None
+    where the record ships none (or the files are missing or damaged: a warning, and int8 calibrates instead)."""
+    if record is None or not record.int8_files:
+        return None
+    for name, digest in record.int8_files.items():
+        path = BUILTIN_DIR / name
+        if not path.is_file() or sha256_file(path) != digest:
+            log.warning("shipped int8 model %s is missing or damaged (reinstall attnsr); calibrating instead", path)
+            return None
+    return BUILTIN_DIR / next(n for n in record.int8_files if n.endswith(".xml"))
 
 
 def verify_builtin(record: WeightRecord) -> Path:

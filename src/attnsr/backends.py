@@ -83,7 +83,18 @@ def resolve_backend(backend: str, device: str | torch.device = "cpu") -> str:
 
 def resolve_backend_precision(backend: str, precision: str, device: str | torch.device = "cpu") -> str:
     """The concrete precision ``backend`` runs: ONNX Runtime is fp32 only; OpenVINO runs bf16 only where the
-    CPU computes it natively (an explicit bf16 elsewhere runs fp32, with a warning)."""
+    CPU computes it natively (an explicit bf16 elsewhere runs fp32, with a warning), and int8 (the model
+    quantized by :mod:`attnsr.quantize`), which no other backend runs."""
+    if precision == "int8":
+        if backend == "openvino":
+            return "int8"
+        if not is_installed("openvino"):
+            raise AttnsrError(
+                'precision int8 runs on the openvino backend, which is not installed: pip install "attnsr[int8]"'
+            )
+        raise AttnsrError(
+            f"precision int8 runs on the openvino backend (CPU), not {backend}; use backend auto or openvino"
+        )
     if backend == "torch":
         return resolve_precision(precision, device)
     if backend == "onnxruntime":
@@ -224,6 +235,8 @@ def build_runner(model: nn.Module, *, backend: str, precision: str, device: str 
         return torch_runner(model, precision=precision, device=device)
     if backend == "onnxruntime":
         return cached_export(model, kind="onnx", load=onnxruntime_runner)
+    if precision == "int8":  # attnsr.quantize.int8_runner builds it (quantize depends on this module)
+        raise AttnsrError("build the int8 runner with attnsr.quantize.int8_runner")
     return cached_export(model, kind="openvino", load=partial(openvino_runner, precision=precision))
 
 
@@ -232,6 +245,8 @@ def file_runner(path: Path, *, backend: str, precision: str) -> tuple[Runner, di
     from .export import onnx_arch
 
     arch = onnx_arch(path)
+    if precision == "int8":
+        raise AttnsrError("precision int8 quantizes a model from its weights; an exported .onnx file runs fp32 or bf16")
     if backend == "openvino":
         return openvino_runner(path, precision=precision), arch
     if backend == "onnxruntime":

@@ -192,16 +192,14 @@ def make_forward(
 ) -> Callable[[Tensor], Tensor]:
     """A function LR (1×3×h×w, [0,1], CPU) → SR (1×3×H×W float32, CPU, unclamped) for a protocol."""
     device = torch.device(device)
-    precision = resolve_precision(precision, device)
-    model.eval().to(device)
-    # channels_last is faster for fp32 and needed for fast bf16 (AVX512-BF16 or AMX) on CPU;
-    # results agree to float rounding.
-    model.to(memory_format=torch.channels_last)
+    if precision == "int8":  # the OpenVINO model quantized by NNCF (attnsr.quantize), on the CPU
+        from .backends import resolve_backend, resolve_backend_precision
+        from .quantize import int8_runner
 
-    def single(t: Tensor) -> Tensor:
-        t = t.contiguous(memory_format=torch.channels_last)
-        with autocast(precision, device):
-            return model(t).float()
+        resolve_backend_precision(resolve_backend("auto", device), "int8", device)  # one line where it cannot run
+        single = int8_runner(model)
+    else:
+        single = torch_forward(model, precision=resolve_precision(precision, device), device=device)
 
     protocol_forward = get_protocol(protocol).forward
 
@@ -215,6 +213,21 @@ def make_forward(
         return y.cpu()
 
     return run
+
+
+def torch_forward(model: nn.Module, *, precision: str, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """``model`` in eval mode on ``device``, channels_last, autocast at the *resolved* ``precision``."""
+    model.eval().to(device)
+    # channels_last is faster for fp32 and needed for fast bf16 (AVX512-BF16 or AMX) on CPU;
+    # results agree to float rounding.
+    model.to(memory_format=torch.channels_last)
+
+    def single(t: Tensor) -> Tensor:
+        t = t.contiguous(memory_format=torch.channels_last)
+        with autocast(precision, device):
+            return model(t).float()
+
+    return single
 
 
 def sr_paths(folder: Path, save_dir: Path, *, scale: int) -> list[Path]:

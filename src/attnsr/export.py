@@ -100,7 +100,19 @@ def export_openvino(model: nn.Module, path: str | Path, *, overwrite: bool = Fal
         ov_model = ov.convert_model(export_onnx(model, Path(tmp) / "model.onnx"))
         ov_model.set_rt_info(json.dumps(getattr(model, "arch", {})), ["attnsr_arch"])
         ov.save_model(ov_model, Path(tmp) / "model.xml", compress_to_fp16=False)
-        for target in targets:  # copied into atomic_path's file: the mode a plain open would give
-            with atomic_path(target, overwrite=overwrite) as out:
-                shutil.copyfile(Path(tmp) / f"model{target.suffix}", out)
+        copy_ir(Path(tmp) / "model.xml", path, overwrite=overwrite)
+    return path
+
+
+def copy_ir(source: Path, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy the OpenVINO IR ``source`` (.xml and its .bin) to ``path``, each file atomically, the .bin first
+    (a complete .xml implies its weights); existing files are replaced only with ``overwrite``."""
+    path = Path(path)
+    targets = (path.with_suffix(".bin"), path)
+    for target in targets:
+        check_output(target, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target in targets:  # copied into atomic_path's file: the mode a plain open would give
+        with atomic_path(target, overwrite=overwrite) as out:
+            shutil.copyfile(source.with_suffix(target.suffix), out)
     return path

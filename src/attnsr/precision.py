@@ -24,6 +24,8 @@ from .errors import AttnsrError
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# What inference may also ask for: int8, the OpenVINO model quantized by NNCF (attnsr.quantize).
+INFERENCE_PRECISIONS = (*PRECISIONS, "int8")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -34,13 +36,16 @@ class CpuInfo:
     avx512_bf16: bool
     avx512: bool
     avx2: bool
+    # int8 dot products (what int8 inference gains from): AVX512-VNNI or AVX-VNNI; AMX's int8 tiles
+    vnni: bool = False
+    amx_int8: bool = False
 
     @property
     def native_bf16(self) -> bool:
         return self.amx or self.avx512_bf16
 
     def describe(self) -> str:
-        flags = [name for name in ("amx", "avx512_bf16", "avx512", "avx2") if getattr(self, name)]
+        flags = [name for name in ("amx", "avx512_bf16", "amx_int8", "vnni", "avx512", "avx2") if getattr(self, name)]
         return f"{self.model} ({', '.join(flags) or 'no AVX2'})"
 
     def as_dict(self) -> dict:
@@ -65,6 +70,8 @@ def parse_cpuinfo(text: str) -> CpuInfo:
         avx512_bf16="avx512_bf16" in flags,
         avx512="avx512f" in flags,
         avx2="avx2" in flags,
+        vnni=bool({"avx512_vnni", "avx_vnni"} & flags),
+        amx_int8="amx_int8" in flags,
     )
 
 
@@ -91,6 +98,8 @@ def _warn_emulated_bf16() -> None:
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """``auto|fp32|bf16|fp16`` → the concrete ``fp32|bf16|fp16`` to run on ``device``."""
+    if precision == "int8":
+        raise AttnsrError("precision int8 runs on the openvino backend only (upscale, eval, export openvino)")
     if precision not in PRECISIONS:
         raise AttnsrError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     kind = torch.device(device).type

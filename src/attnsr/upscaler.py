@@ -3,9 +3,11 @@
 An :class:`Upscaler` loads its model and prepares its backend (export, compile) once and is then called on
 any number of images; :func:`upscale` keeps a few of them cached by their arguments, so repeated calls cost
 one forward each. The default path is the fast one: the built-in A2N on the backend ``auto`` picks
-(:mod:`attnsr.backends`: OpenVINO on the CPU when installed), bf16 only where the CPU computes it natively,
-tiles only when the image is too large to run whole (A2N's attention dropout pools globally, so tiling
-changes its output slightly; whole-image runs keep benchmark results unchanged).
+(:mod:`attnsr.backends`: OpenVINO on the CPU when installed), bf16 only where the CPU computes it natively
+and the weights' record says it is harmless, int8 only where the record says so, an int8 model ships with the
+weights and it is measured faster on this CPU (:func:`auto_int8`), tiles only when the image is too large to
+run whole (A2N's attention dropout pools globally, so tiling changes its output slightly; whole-image runs
+keep benchmark results unchanged).
 
 An :class:`Upscaler` and :func:`upscale` may be called from several threads at once, on every backend; each
 call's result is the one a single thread would get (the runners of :mod:`attnsr.backends` are thread-safe,
@@ -136,6 +138,23 @@ def auto_precision(resolved: str, net: nn.Module | None) -> str:
     return "fp32"
 
 
+def auto_int8(net: nn.Module, other: Runner, other_precision: str) -> Runner | None:
+    """The int8 runner ``precision="auto"`` switches to on the openvino backend, or None. Only for weights
+    whose record states a measured int8 drop of at most ``INT8_MAX_COST`` dB on each of Set5/Set14/B100/
+    Urban100 and that ship their int8 model (auto never calibrates), and only where the int8 model is measured
+    faster than ``other`` on this CPU (:func:`attnsr.quantize.int8_faster`, once per machine)."""
+    from ._pretrained import shipped_int8
+    from .backends import openvino_runner
+    from .quantize import int8_faster
+
+    record = getattr(net, "weight_record", None)
+    if record is None or not record.int8_harmless or (xml := shipped_int8(record)) is None:
+        return None
+    if not int8_faster(xml, other=other, other_name=f"openvino {other_precision}"):
+        return None
+    return openvino_runner(xml, precision="fp32")
+
+
 class Upscaler:
     """A model on a backend, loaded and prepared once, then called on many images.
 
@@ -179,7 +198,18 @@ class Upscaler:
             _check_scale(self.scale, scale)
             if precision == "auto":
                 self.precision = auto_precision(self.precision, net)
-            self._run = build_runner(net, backend=self.backend, precision=self.precision, device=self.device)
+            if self.precision == "int8":
+                from .quantize import int8_runner
+
+                self._run = int8_runner(net)
+            else:
+                self._run = build_runner(net, backend=self.backend, precision=self.precision, device=self.device)
+            if (
+                precision == "auto"
+                and self.backend == "openvino"
+                and (int8 := auto_int8(net, self._run, self.precision))
+            ):
+                self._run, self.precision = int8, "int8"
         log.info("upscaler: %s x%d on %s (%s, %s)", self.model_name, self.scale, self.backend, self.precision, device)
 
     def __repr__(self) -> str:

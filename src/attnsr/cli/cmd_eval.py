@@ -13,7 +13,7 @@ from ..errors import AttnsrError
 from ..evaluate import PROTOCOLS, evaluate_folder, hr_folder, make_forward, sr_paths
 from ..io import list_images
 from ..outputs import check_output, check_output_folder, check_outputs, write_text
-from ..precision import PRECISIONS, resolve_precision, run_environment
+from ..precision import INFERENCE_PRECISIONS, resolve_precision, run_environment
 from .argtypes import device, folder_path, output_file
 from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default="standard")
     p.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=INFERENCE_PRECISIONS,
         default="fp32",
-        help="fp32 (default, on every machine: reported figures must not depend on the CPU); bf16/fp16/auto on request",
+        help="fp32 (default, on every machine: reported figures must not depend on the CPU); bf16/fp16/auto on "
+        "request; int8: the OpenVINO model quantized by NNCF (attnsr[int8])",
     )
     p.add_argument("--ensemble", action="store_true", help="x8 geometric self-ensemble")
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     scale = model.arch["scale"]
     folders, counts = plan_folders(args, scale=scale)
-    model_precision = resolve_precision(args.precision, args.device)
+    model_precision = "int8" if args.precision == "int8" else resolve_precision(args.precision, args.device)
     forward = make_forward(
         model,
         scale=scale,

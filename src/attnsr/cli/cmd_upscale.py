@@ -30,7 +30,7 @@ from ..io import (
     write_image,
 )
 from ..outputs import check_output, check_suffix
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 from ..upscaler import DEFAULT_MODEL, Upscaler, resize_plane, sample_image
 from . import argtypes
 from .model_args import add_model_arguments, model_from_args
@@ -55,7 +55,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--tile", type=argtypes.tile, default="auto", help="tile size in LR pixels, 0 for whole image, or auto"
     )
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto: bf16 only where native")
+    p.add_argument(
+        "--precision",
+        choices=INFERENCE_PRECISIONS,
+        default="auto",
+        help="auto: bf16 or int8 only where measured harmless and faster (README); int8 needs attnsr[int8]",
+    )
     p.add_argument("--device", type=argtypes.device, default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument(
         "--backend",

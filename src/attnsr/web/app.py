@@ -27,7 +27,7 @@ from ..analysis.lam import FAST_STRIDE, WINDOW_SIZE  # noqa: E402
 from ..backends import BACKENDS  # noqa: E402
 from ..errors import AttnsrError  # noqa: E402
 from ..io import SUPPORTED_SUFFIXES  # noqa: E402
-from ..precision import PRECISIONS  # noqa: E402
+from ..precision import INFERENCE_PRECISIONS  # noqa: E402
 from ..upscaler import DEFAULT_MODEL  # noqa: E402
 from . import pages  # noqa: E402
 
@@ -199,7 +199,7 @@ def _upscale_tab(page: Page, model, weights, scale):
             upload = gr.File(label="Image (drop or click)", file_types=list(SUPPORTED_SUFFIXES), type="filepath")
             with gr.Row():
                 backend = gr.Dropdown(list(BACKENDS), value="auto", label="Backend")
-                precision = gr.Dropdown(list(PRECISIONS), value="auto", label="Precision")
+                precision = gr.Dropdown(list(INFERENCE_PRECISIONS), value="auto", label="Precision")
             go = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
         with gr.Column(scale=2):
             slider = gr.ImageSlider(label="bicubic | model", type="filepath", format="png", elem_id="result-slider")
