@@ -1,5 +1,5 @@
 """The repository stays lean: no run checkpoint is tracked, and no tracked file is over 1 MB except the
-named allowances (the built-in weights and two committed figures)."""
+named allowances (the built-in weights, their int8 models and two committed figures)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ ALLOWED = {
     "src/attnsr/weights/a2n_x2.safetensors",
     "src/attnsr/weights/a2n_x3.safetensors",
     "src/attnsr/weights/a2n_x4.safetensors",
+    # their int8 OpenVINO models (about 1.1 MB per file), quantized here by benchmarks/int8_quality.py
+    *(f"src/attnsr/weights/a2n_x{s}.int8.{ext}" for s in (2, 3, 4) for ext in ("xml", "bin")),
     # figures the README and docs/analysis show (1.1-1.3 MB each)
     "docs/analysis/a2n_x2_heatmaps_comic.png",
     "docs/analysis/a2n_x2_set14_adm_extremes.png",
