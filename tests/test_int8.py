@@ -15,7 +15,7 @@ import torch
 import attnsr
 from attnsr import quantize
 from attnsr._factory import load_model
-from attnsr._pretrained import BF16_SETS, INT8_MAX_COST, get_record, shipped_int8
+from attnsr._pretrained import BF16_SETS, INT8_MAX_COST, RECORDS, get_record, shipped_int8
 from attnsr.data.imresize import mod_crop
 from attnsr.errors import AttnsrError, DataError
 from attnsr.evaluate import benchmark_files, make_forward, make_lr
@@ -201,3 +201,17 @@ def test_export_openvino_int8_writes_the_shipped_model(tmp_path):
     }
     assert main(["export", "onnx", "--precision", "int8", "-o", str(tmp_path / "m.onnx")]) == 2
     assert not (tmp_path / "m.onnx").exists()
+
+
+SHIPPING = [r.name for r in RECORDS if r.source == "builtin" and r.int8_files]
+
+
+@pytest.mark.parametrize("name", SHIPPING)
+def test_every_shipped_int8_model_is_intact_and_has_its_measured_cost(name):
+    """A built-in record that names int8 files ships them intact (sha256), beside a measured cost on all four
+    sets: what auto reads before it may choose int8."""
+    record = get_record(name)
+    path = shipped_int8(record)
+    assert path is not None and path.is_file() and path.with_suffix(".bin").is_file()
+    assert set(record.int8_cost) == set(BF16_SETS)
+    assert record.int8_harmless == all(v <= INT8_MAX_COST for v in record.int8_cost.values())
