@@ -59,8 +59,9 @@ def test_lam_result_to_dict_is_its_numbers():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 12, 3, padding=1), torch.nn.PixelShuffle(2))
     res = local_attribution_map(model, torch.rand(1, 3, 12, 12), Window(4, 5, 8, 6), sigma=1.0, steps=4)
     d = res.to_dict()
-    assert set(d) == {"window", "gini", "di", "nan_gradients", "seconds", "sigma", "steps"}
+    assert set(d) == {"window", "gini", "di", "nan_gradients", "seconds", "sigma", "steps", "points"}
     assert d["window"] == [4, 5, 8, 6] and d["sigma"] == 1.0 and d["steps"] == 4
+    assert d["points"] == res.points == 4  # the default: the gradient at every one of the 4 path points
     assert d["di"] == res.di and d["gini"] == res.gini
     assert _roundtrip(d) == d  # JSON-ready: no tensors
 

@@ -22,6 +22,7 @@ from PIL import Image
 
 import attnsr
 from attnsr import save_weights
+from attnsr.analysis.lam import FAST_POINTS
 from attnsr.cli.main import main
 
 gradio = pytest.importorskip("gradio", reason="the web extra (gradio) is not installed: pip install 'attnsr[web]'")
@@ -123,10 +124,10 @@ def test_a_click_gives_the_di_of_analyze_lam_for_the_same_window(client, files, 
     out = tmp_path / "lam.json"
     window = ",".join(map(str, numbers["window"][:3]))
     argv = ["analyze", "lam", "--weights", str(files / "tiny.safetensors"), "--image", str(img), "--window", window]
-    argv += ["--stride", "1"] if exact else []  # the page's default is the command's
+    argv += ["--points", "all"] if exact else []  # the page's default is the command's
     assert main([*argv, "--json", str(out)]) == 0
     cli = json.loads(out.read_text())
-    assert cli["stride"] == numbers["stride"]
+    assert cli["points"] == numbers["points"] == (50 if exact else FAST_POINTS)
     assert abs(numbers["di"] - cli["di"]) < 1e-6 and abs(numbers["gini"] - cli["gini"]) < 1e-8
     assert f"--window {window}" in info and f"DI {cli['di']:.4f}" in info
     assert Image.open(clicked).size == Image.open(blend).size == (480, 400)  # shown x10

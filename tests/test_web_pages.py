@@ -13,7 +13,7 @@ from PIL import Image
 
 import attnsr
 from attnsr import save_weights
-from attnsr.analysis.lam import FAST_STRIDE
+from attnsr.analysis.lam import FAST_POINTS
 from attnsr.cli.main import main
 from attnsr.errors import AttnsrError
 from attnsr.upscaler import Upscaler
@@ -112,7 +112,7 @@ def test_a_click_on_a_large_image_gives_the_di_of_analyze_lam_on_its_region(chec
     argv = ["analyze", "lam", "--weights", str(checkpoint), "--image", str(region), "--json", str(out)]
     assert main([*argv, "--window", f"{w.row},{w.col},{w.height}"]) == 0
     cli = json.loads(out.read_text())
-    assert cli["stride"] == FAST_STRIDE and abs(cli["di"] - click.result.di) < 1e-6
+    assert cli["points"] == FAST_POINTS and abs(cli["di"] - click.result.di) < 1e-6
 
 
 def test_serve_without_the_web_extra_is_one_error_line(monkeypatch, capsys):
@@ -126,6 +126,7 @@ def test_serve_listens_on_this_machine_by_default(capsys):
     from attnsr.cli.main import build_parser
 
     args = build_parser().parse_args(["serve"])
-    assert (args.host, args.port, args.checkpoint, args.threads) == ("127.0.0.1", 7860, [], 1)
+    assert (args.host, args.port, args.checkpoint, args.threads) == ("127.0.0.1", 7860, [], None)  # torch's
+    assert build_parser().parse_args(["serve", "--threads", "1"]).threads == 1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--port", "70000"])

@@ -33,14 +33,20 @@ Deviations and choices, each deliberate:
 - Path points are evaluated in batches (``batch_size``); in eval mode a sample's output does not
   depend on the rest of its batch, so the gradient of ``Σ_batch D`` is each point's own gradient. The
   result equals the one-point-at-a-time map to float rounding (tested).
-- ``stride`` s > 1 (an option; the default 1 is the sum above exactly) evaluates the gradient only at the
-  path points k = 0, s, 2s, …, m and takes it linear in k between them, so the same m-point sum costs
-  about m/s + 1 forward/backward passes instead of m (:func:`path_weights`). This estimates the m-point
-  sum itself, not the integral it approximates (plain fewer steps m move DI by the sum's own O(1/m)
-  error, always the same way). ``FAST_STRIDE``, the default of ``attnsr analyze lam`` and of the web
-  page, is the largest stride whose mean DI over a crop set stays within 1 % of the 50-point one for the
-  models measured (benchmarks/lam_speed_click.py); one window's DI moves more, so ``stride=1`` stays the
-  library's default and the crop-set evaluation's.
+- ``points`` N (an option; the default ``None`` is the sum above exactly, a gradient at every point) computes
+  the gradient at only N of the m + 1 path points and takes it linear in k between two computed points, so
+  the same m-point sum costs N forward/backward passes instead of m (:func:`path_weights`). Which points:
+  the path's increments are not uniform (σ_k is linear in k, but a 9×9 Gaussian of σ < 0.3 is nearly the
+  identity, so the last ~10 of 50 increments are ~0 and most of the change lies at σ ≈ 0.3–0.8), so it
+  starts from ``START_POINTS`` points at equal shares of the increments' total |Δ| (:func:`mass_nodes`),
+  then repeatedly halves the interval (a, b) whose estimated error ``Σ_pixels |Σ_c (g_b − g_a) ⊙ (x_b −
+  x_a)|`` (the right-point minus the left-point rule on it) is largest (:func:`adaptive_nodes`), one point
+  at a time, so the result does not depend on ``batch_size``. This estimates the m-point sum itself, not
+  the integral it approximates (a plain m-step path with fewer steps moves DI by the sum's own O(1/m)
+  error, always the same way). ``FAST_POINTS``, the default of ``attnsr analyze lam`` and of the web page,
+  is the fewest points that keep every crop's DI within 1 % of the 50-point one on the crops measured, for
+  both models (benchmarks/lam_speed_click.py); ``points=None`` stays the library's default and the crop-set
+  evaluation's.
 - ``precision``: the model's forward under autocast (:mod:`attnsr.precision`); the gradient and the
   sum stay float32/float64.
 - LR images are made with the project's MATLAB bicubic (the official demo uses PIL bicubic).
@@ -51,7 +57,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass, fields
 
 import numpy as np
@@ -71,8 +77,8 @@ GINI_OFFSET = 1e-7
 DETECTOR_EPS = 1e-12
 WINDOW_SIZE = 16  # HR pixels, the window side of A2N Fig. 8 and Table 7
 BATCH_SIZE = 4  # path points per forward/backward (4-5 beat 10 on a CPU: benchmarks/lam_speed_click.py)
-STRIDE = 1  # a gradient at every path point: the sum of SPEC §4 exactly
-FAST_STRIDE = 5  # a gradient at every 5th point, linear in between (see the module docstring)
+FAST_POINTS = 20  # gradients at 20 of the 51 path points, linear in between (see the module docstring)
+START_POINTS = 6  # points placed by increment mass before the adaptive halving starts
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,8 @@ class LamResult:
 
     ``attribution``: C×h×w float64 LAM; ``map``: h×w M in [0, 1]; ``sr``: 1×C×H×W model output for the
     image itself (unclamped); ``nan_gradients``: number of NaN gradient entries set to zero over the path;
-    ``sigma``, ``steps``: the path it was computed on.
+    ``sigma``, ``steps``: the path it was computed on; ``points``: at how many of its points the gradient was
+    computed (``steps``: all, the exact sum).
     """
 
     window: Window
@@ -239,6 +246,7 @@ class LamResult:
     seconds: float = 0.0
     sigma: float = SIGMA
     steps: int = STEPS
+    points: int = STEPS  # path points whose gradient was computed (``steps`` for the exact sum)
 
     def to_dict(self) -> dict:
         """The result's numbers, JSON-ready: every field but the tensors, ``window`` as [row, col, h, w]."""
@@ -246,20 +254,20 @@ class LamResult:
         return {**out, "window": list(astuple(self.window))}
 
 
-def path_weights(increments: Tensor, *, stride: int = STRIDE) -> tuple[list[int], Tensor]:
-    """The path points whose gradient LAM evaluates, and the weight each gradient is multiplied by.
+def path_weights(increments: Tensor, nodes: list[int]) -> tuple[list[int], Tensor]:
+    """The weight each computed gradient is multiplied by, for gradients known only at the path points
+    ``nodes`` (ascending, containing 0 and m) and taken linear in k between two of them.
 
     ``increments``: m×C×h×w, ``increments[k-1] = x_k − x_{k−1}`` (:func:`blur_path`). With the gradient g_k
-    known at the nodes 0, s, 2s, …, m only and linear in k between two nodes a < b,
-    ``Σ_{k=1..m} g_k ⊙ Δ_k = Σ_n g_n ⊙ W_n`` with ``W_n = Σ_k λ_n(k) Δ_k`` (λ_n the hat function of node n:
-    ``(k − a)/(b − a)`` rising to n = b, ``(b − k)/(b − a)`` falling from n = a). ``stride=1`` gives W_k = Δ_k,
-    the exact sum (node 0 has no weight and is dropped). Returns ``(nodes, weights)``: ascending point indices
-    and their weights, len(nodes)×C×h×w float64.
+    linear in k between two nodes a < b, ``Σ_{k=1..m} g_k ⊙ Δ_k = Σ_n g_n ⊙ W_n`` with ``W_n = Σ_k λ_n(k) Δ_k``
+    (λ_n the hat function of node n: ``(k − a)/(b − a)`` rising to n = b, ``(b − k)/(b − a)`` falling from
+    n = a). All of 0..m gives W_k = Δ_k, the exact sum (node 0 then has no weight and is dropped). Returns
+    ``(nodes, weights)``: the nodes with a weight and their weights, len(nodes)×C×h×w float64.
     """
     m = increments.shape[0]
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    nodes = np.array(sorted(set(range(0, m, stride)) | {m}))
+    nodes = np.array(sorted(set(nodes)))
+    if nodes[0] != 0 or nodes[-1] != m:
+        raise ValueError(f"the nodes must run from 0 to {m}, got {nodes[0]}..{nodes[-1]}")
     k = np.arange(1, m + 1)
     i = np.searchsorted(nodes, k) - 1  # k lies in (nodes[i], nodes[i + 1]]
     a, b = nodes[i], nodes[i + 1]
@@ -271,6 +279,63 @@ def path_weights(increments: Tensor, *, stride: int = STRIDE) -> tuple[list[int]
     return nodes[used].tolist(), weights
 
 
+def mass_nodes(increments: Tensor, count: int) -> list[int]:
+    """About ``count`` path points, 0 and m included, at equal shares of the increments' total |Δ|: the first
+    k where the cumulative share reaches j/(count − 1), j = 1..count − 2 (duplicates merged)."""
+    m = increments.shape[0]
+    mass = increments.to(torch.float64).abs().sum(dim=tuple(range(1, increments.dim()))).numpy()
+    share = np.concatenate([[0.0], np.cumsum(mass)])
+    share = share / share[-1] if share[-1] > 0 else np.linspace(0, 1, m + 1)
+    inner = (int(np.searchsorted(share, j / (count - 1))) for j in range(1, count - 1))
+    return sorted({0, m, *(min(max(k, 1), m - 1) for k in inner)})
+
+
+def adaptive_nodes(
+    increments: Tensor, gradients: Callable[[list[int]], Tensor], *, points: int | None
+) -> tuple[list[int], Tensor]:
+    """Choose the path points whose gradient is computed, computing them: ``gradients(nodes)`` returns
+    ∇D(F(x_n)) for those points (len×C×h×w). ``points=None`` (or ≥ m): every point 1..m, the exact sum.
+    Otherwise :func:`mass_nodes` of ``START_POINTS``, then one point at a time the midpoint of the interval
+    with the largest estimated error (module docstring), until ``points`` are computed or no interval can be
+    halved or every estimated error is 0. Returns ``(nodes, grads)``: ascending point indices and their
+    gradients (float64)."""
+    m = increments.shape[0]
+    if points is not None and points < 3:
+        raise ValueError(f"points must be at least 3 (or None for all), got {points}")
+    if points is None or points >= m:
+        nodes = list(range(1, m + 1))
+        return nodes, gradients(nodes).to(torch.float64)
+    nodes = mass_nodes(increments, min(START_POINTS, points))
+    computed = dict(zip(nodes, gradients(nodes).to(torch.float64)))
+    travelled = torch.cat([torch.zeros_like(increments[:1]), increments]).to(torch.float64).cumsum(dim=0)
+    while len(computed) < points:
+        order = sorted(computed)
+        spans = [(a, b) for a, b in zip(order, order[1:]) if b - a >= 2]
+        if not spans:
+            break
+        errors = [
+            float(((computed[b] - computed[a]) * (travelled[b] - travelled[a])).sum(dim=0).abs().sum())
+            for a, b in spans
+        ]
+        if max(errors) == 0:  # linear everywhere as far as the computed points tell: nothing left to halve
+            break
+        a, b = spans[int(np.argmax(errors))]
+        mid = (a + b) // 2
+        computed[mid] = gradients([mid])[0].to(torch.float64)
+    order = sorted(computed)
+    return order, torch.stack([computed[n] for n in order])
+
+
+def integrate(increments: Tensor, nodes: list[int], grads: Tensor) -> Tensor:
+    """``Σ_k g_k ⊙ Δ_k`` from the gradients ``grads`` at ``nodes`` (linear in k between them): C×h×w float64.
+    The nodes 1..m give the sum exactly."""
+    if nodes == list(range(1, increments.shape[0] + 1)):
+        return (grads.to(torch.float64) * increments.to(torch.float64)).sum(dim=0)
+    used, weights = path_weights(increments, nodes)
+    index = {n: i for i, n in enumerate(nodes)}
+    return (grads[[index[n] for n in used]].to(torch.float64) * weights).sum(dim=0)
+
+
 def path_gradients(
     model: nn.Module,
     points: Tensor,
@@ -279,16 +344,20 @@ def path_gradients(
     batch_size: int = BATCH_SIZE,
     eps: float = DETECTOR_EPS,
     precision: str = "fp32",
+    memory_format: torch.memory_format = torch.channels_last,
 ) -> Iterator[tuple[Tensor, int, Tensor]]:
     """``∇D(F(x))`` for the K path points ``points`` (K×C×h×w, on the model's device), ``batch_size`` at a time.
 
     Yields ``(grad, nan_count, out)`` per batch: the float32 gradients with NaN entries set to 0, how many
     there were, and the batch's detached model output. ``precision``: ``fp32`` or ``bf16`` (the forward
     under autocast). The model must be in eval mode (see the module docstring on batching).
+    ``memory_format``: the layout the points enter the model in (the model's parameters are left as they are);
+    channels_last made one fp32 point of A2N / PAN ×4 on a 64×64 input 1.25–1.33× faster on 1 thread and
+    1.55–1.82× on 2 of the development Xeon (``benchmarks/lam_speed_click.py``, "layout").
     """
     device = points.device
     for b in range(0, points.shape[0], batch_size):
-        x = points[b : b + batch_size].clone().requires_grad_(True)
+        x = points[b : b + batch_size].clone(memory_format=memory_format).requires_grad_(True)
         with autocast(precision, device):
             out = model(x)
         detector = gradient_detector(out.float(), window, eps=eps).sum()
@@ -309,38 +378,46 @@ def local_attribution_map(
     batch_size: int = BATCH_SIZE,
     eps: float = DETECTOR_EPS,
     device: torch.device | str | None = None,
-    stride: int = STRIDE,
+    points: int | None = None,
     precision: str = "fp32",
 ) -> LamResult:
     """LAM of ``model`` for the HR ``window`` of its output on ``lr`` (1×3×h×w float RGB in [0, 1]).
 
-    The path points are evaluated ``batch_size`` at a time (``batch_size=1``: one at a time): x_1..x_m, or
-    with ``stride`` s > 1 only x_0, x_s, …, x_m (:func:`path_weights`). ``precision``: ``fp32``, ``bf16`` or
-    ``auto`` (bf16 where the CPU computes it natively) for the model's forward. The model runs in eval mode
-    (its training flag is restored); its parameters get no gradients.
+    ``points=None``: the gradient at every path point x_1..x_m, ``batch_size`` at a time (``batch_size=1``: one
+    at a time); an int N: at N adaptively chosen points only (:func:`adaptive_nodes`, e.g. ``FAST_POINTS``).
+    ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 where the CPU computes it natively) for the model's
+    forward. The model runs in eval mode (its training flag is restored); its parameters get no gradients.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = time.perf_counter()
     device = torch.device(device) if device is not None else next(model.parameters(), lr).device
     precision = resolve_precision(precision, device)
-    points, increments = blur_path(lr.to(torch.float32), sigma=sigma, steps=steps, size=kernel_size)
-    nodes, weights = path_weights(increments, stride=stride)
-    points, weights = points[nodes].to(device), weights.to(device)  # the last node is m: x_m = the image
-    attribution = torch.zeros(points.shape[1:], dtype=torch.float64, device=device)
-    nan_count, b = 0, 0
+    path, increments = blur_path(lr.to(torch.float32), sigma=sigma, steps=steps, size=kernel_size)
+    path = path.to(device)
+    nan_count, sr = 0, None
+
+    def gradients(nodes: list[int]) -> Tensor:
+        nonlocal nan_count, sr
+        grads, at = [], 0
+        for grad, n_nan, out in path_gradients(
+            model, path[nodes], window, batch_size=batch_size, eps=eps, precision=precision
+        ):
+            nan_count += n_nan
+            batch = nodes[at : at + grad.shape[0]]
+            if steps in batch:  # x_m, the image itself: its output is the SR shown beside the map
+                sr = out[batch.index(steps)][None]
+            grads.append(grad.cpu())
+            at += grad.shape[0]
+        return torch.cat(grads)
+
     was_training = model.training
     model.eval()
     try:
-        for grad, n_nan, out in path_gradients(
-            model, points, window, batch_size=batch_size, eps=eps, precision=precision
-        ):
-            nan_count += n_nan
-            attribution += (grad.to(torch.float64) * weights[b : b + grad.shape[0]]).sum(dim=0)
-            b += grad.shape[0]
-            sr = out[-1:]
+        nodes, grads = adaptive_nodes(increments, gradients, points=points)
     finally:
         model.train(was_training)
+    attribution = integrate(increments, nodes, grads)
     if nan_count:
         log.warning("LAM: %d NaN gradient entries set to 0", nan_count)
     m = lam_map(attribution)
@@ -358,4 +435,5 @@ def local_attribution_map(
         seconds=time.perf_counter() - start,
         sigma=sigma,
         steps=steps,
+        points=len(nodes),
     )

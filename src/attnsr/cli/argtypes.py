@@ -55,6 +55,16 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def lam_points(text: str) -> int | None:
+    """``all`` (``None``: a gradient at every path point) or a whole number of at least 3."""
+    if text.strip().lower() == "all":
+        return None
+    value = _int(text)
+    if value < 3:
+        raise argparse.ArgumentTypeError(f"must be 'all' or at least 3, not {value}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """A finite number ``>= 0``."""
     try:

@@ -14,10 +14,10 @@ from tqdm import tqdm
 
 from ..analysis import lam_crops
 from ..analysis.adm import TOP_K
-from ..analysis.lam import BATCH_SIZE, FAST_STRIDE, SIGMA, STEPS, WINDOW_SIZE
+from ..analysis.lam import BATCH_SIZE, FAST_POINTS, SIGMA, STEPS, WINDOW_SIZE
 from ..analysis.switching import SETTING_NAMES, SWITCHING_PROTOCOLS
 from ..outputs import check_outputs, write_text
-from .argtypes import device, non_negative_float, non_negative_int, output_file, positive_int
+from .argtypes import device, lam_points, non_negative_float, non_negative_int, output_file, positive_int
 from .model_args import add_model_arguments, model_from_args
 from .render import markdown, table, to_csv
 
@@ -112,12 +112,12 @@ def _add_lam_tools(tools) -> None:
     t.add_argument("--steps", type=positive_int, default=STEPS)
     t.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="path points per forward/backward")
     t.add_argument(
-        "--stride",
-        type=positive_int,
-        default=FAST_STRIDE,
-        help=f"gradients at every Nth path point, linear in between (default {FAST_STRIDE}: a crop set's mean DI "
-        "within 1%% of the exact one, one window's less close: benchmarks/results/lam_speed_click.json); "
-        "1: at every point, the exact sum of lam-set and earlier results",
+        "--points",
+        type=lam_points,
+        default=FAST_POINTS,
+        help=f"path points whose gradient is computed, chosen adaptively, linear in between (default {FAST_POINTS}: "
+        "every crop's DI within 1%% of the exact one on the crops measured, benchmarks/results/lam_speed_click.json); "
+        "'all': every point, the exact sum of lam-set and earlier results",
     )
     t.add_argument("--json", type=output_file(".json"), help='write {"di": ..., "gini": ...} here')
     t.add_argument("-o", "--output", type=FIGURE, help="paper-style figure (PNG)")
@@ -306,17 +306,18 @@ def run_lam(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         device=args.device,
-        stride=args.stride,
+        points=args.points,
     )
     print(
         f"{model.arch['name']} x{scale} {Path(args.image).name} window {window.height}x{window.width} at "
         f"({window.row}, {window.col}): DI {res.di:.4f}  Gini {res.gini:.4f}  "
-        f"({res.nan_gradients} NaN gradients zeroed, stride {args.stride}, {res.seconds:.1f}s)"
+        f"({res.nan_gradients} NaN gradients zeroed, gradients at {res.points} of {res.steps + 1} points, "
+        f"{res.seconds:.1f}s)"
     )
     _write(
         args,
         args.json,
-        json.dumps({**res.to_dict(), "stride": args.stride, "image": str(args.image), "model": model.arch}, indent=2),
+        json.dumps({**res.to_dict(), "image": str(args.image), "model": model.arch}, indent=2),
     )
     if args.output:
         plot_lam(

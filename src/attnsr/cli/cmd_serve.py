@@ -34,16 +34,18 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--threads",
         type=positive_int,
-        default=1,
-        help="PyTorch threads for the page's work (default 1: a LAM click ran 4x slower on 2 threads of a shared "
-        "2-core CPU, benchmarks/results/lam_speed_click.json)",
+        default=None,
+        help="PyTorch threads for the page's work (default: PyTorch's, one per core; a LAM click of A2N x4 takes "
+        "5.5 s on 1 thread and 3.0 s on 2 of the 2-core Xeon, benchmarks/results/lam_speed_click.json; "
+        "use 1 when a training run shares the CPU)",
     )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     app = build_app(checkpoints=args.checkpoint, max_pixels=args.max_pixels)
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     url = launch(app, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb)
     print(f"attnsr web page: {url}  (Ctrl-C stops it)", flush=True)
     try:

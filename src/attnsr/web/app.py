@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local page: no u
 
 import gradio as gr  # noqa: E402
 
-from ..analysis.lam import FAST_STRIDE, WINDOW_SIZE  # noqa: E402
+from ..analysis.lam import FAST_POINTS, WINDOW_SIZE  # noqa: E402
 from ..backends import BACKENDS  # noqa: E402
 from ..errors import AttnsrError  # noqa: E402
 from ..io import SUPPORTED_SUFFIXES  # noqa: E402
@@ -135,21 +135,21 @@ class Page:
     def lam(self, source, upload, model, weights, scale, size, exact, x, y):
         if x is None or y is None:
             raise AttnsrError("click a pixel of the image first")
-        scale, size, stride = int(scale), int(size), 1 if exact else FAST_STRIDE
+        scale, size, points = int(scale), int(size), None if exact else FAST_POINTS
         hr = self._hr(source, upload, scale)
         net = self.catalog.module(model, scale, weights)
-        click = pages.lam_click(net, hr, int(x), int(y), scale=scale, size=size, stride=stride)
+        click = pages.lam_click(net, hr, int(x), int(y), scale=scale, size=size, points=points)
         clicked, blend = pages.click_pictures(click, hr, scale=scale)
         factor = pages.display_factor(*hr.shape[-2:])
         region_file, image = None, Path(upload).name if source == UPLOAD else pages.sample_image().name
         if tuple(click.box[2:]) != tuple(hr.shape[-2:]):  # a large image: LAM ran on the region around the click
             region_file = pages.write_region(click, self._out_dir() / f"region_{click.box[0]}_{click.box[1]}.png")
             image = region_file.name
-        numbers, info = self._lam_report(click, (int(x), int(y)), stride, image, model, scale, weights)
+        numbers, info = self._lam_report(click, (int(x), int(y)), points, image, model, scale, weights)
         region = None if region_file is None else str(region_file)
         return pages.enlarged(clicked, factor), pages.enlarged(blend, factor), numbers, info, region
 
-    def _lam_report(self, click, xy, stride, image, model, scale, weights) -> tuple[dict, str]:
+    def _lam_report(self, click, xy, points, image, model, scale, weights) -> tuple[dict, str]:
         """The click's numbers (JSON) and its line on the page, with the command that gives the same DI."""
         res, win, (top, left, h, w) = click.result, click.window, click.box
         numbers = {
@@ -159,18 +159,18 @@ class Page:
             "region": [top, left, h, w],
             "click": list(xy),
             "steps": res.steps,
-            "stride": stride,
+            "points": res.points,
             "nan_gradients": res.nan_gradients,
             "seconds": res.seconds,
         }
         command = (
             f"attnsr analyze lam {self.catalog.describe(model, scale, weights)} --image {image} "
-            f"--window {win.row},{win.col},{win.height}" + (" --stride 1" if stride == 1 else "")
+            f"--window {win.row},{win.col},{win.height}" + (" --points all" if points is None else "")
         )
         where = (
             "the image" if (top, left, h, w) == (0, 0, *click.full_size) else f"the {w}×{h} region at ({top}, {left})"
         )
-        gradients = "every point" if stride == 1 else f"every {stride}th point, linear in between"
+        gradients = "every point" if points is None else f"{res.points} adaptively chosen points, linear in between"
         info = (
             f"**DI {res.di:.4f}**, Gini {res.gini:.4f}: the {win.height}×{win.width} window at ({win.row}, {win.col}) "
             f"of {where}; {res.steps}-step path, gradients at {gradients}; {res.seconds:.2f} s.  \n"
@@ -220,8 +220,8 @@ def _look_inside_tab(page: Page, upload, model, weights, scale):
         size = gr.Dropdown(list(pages.WINDOW_SIZES), value=WINDOW_SIZE, label="LAM window (HR pixels)")
         exact = gr.Checkbox(
             value=False,
-            label=f"Exact: the gradient at all 50 path points (slower; by default every {FAST_STRIDE}th, "
-            "which keeps the DI of a crop set within 1 %)",
+            label=f"Exact: the gradient at all 50 path points (slower; by default at {FAST_POINTS} adaptively chosen "
+            "points, which kept every measured crop's DI within 1 %)",
         )
     info = gr.Markdown(elem_id="look-info")
     with gr.Row():

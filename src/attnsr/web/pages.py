@@ -31,7 +31,7 @@ from .._pretrained import RECORDS
 from ..analysis.figures import require_matplotlib
 from ..analysis.heatmaps import attention_heatmaps
 from ..analysis.images import image_input
-from ..analysis.lam import FAST_STRIDE, LamResult, Window, local_attribution_map
+from ..analysis.lam import FAST_POINTS, LamResult, Window, local_attribution_map
 from ..analysis.lam_crops import CROP_SIZE
 from ..analysis.lam_figures import blend_image
 from ..data.imresize import bicubic_downsample, imresize
@@ -253,10 +253,10 @@ class Click:
 
 
 def lam_click(
-    model: nn.Module, hr: Tensor, x: int, y: int, *, scale: int, size: int, stride: int = FAST_STRIDE
+    model: nn.Module, hr: Tensor, x: int, y: int, *, scale: int, size: int, points: int | None = FAST_POINTS
 ) -> Click:
     """LAM of ``model`` for the ``size``² window centred on HR pixel ``(x, y)`` of ``hr`` (1×3×H×W, mod-cropped),
-    with ``attnsr analyze lam``'s settings (its default ``stride`` included): its LR is the MATLAB-bicubic
+    with ``attnsr analyze lam``'s settings (its default ``points`` included): its LR is the MATLAB-bicubic
     downscale of the region of :func:`lam_box` (the whole image up to 256² pixels: then the command on the same
     file agrees)."""
     height, width = hr.shape[-2:]
@@ -265,7 +265,7 @@ def lam_click(
     region = hr[..., top : top + h, left : left + w].contiguous()
     window = centred_window(x - left, y - top, size=size, height=h, width=w)
     lr = bicubic_downsample(region, scale)
-    result = local_attribution_map(model, lr, window, stride=stride)
+    result = local_attribution_map(model, lr, window, points=points)
     log.info("LAM at (%d, %d): DI %.4f in %.2fs", x, y, result.di, result.seconds)
     return Click((top, left, h, w), (height, width), window, region, lr, result)
 
