@@ -198,6 +198,9 @@ def test_verdicts():
         ({"seeds": [0, 0]}, "seeds must be"),
         ({"budgets": {"cpu": {"iterations": 0}}}, "positive integer"),
         ({"cells": [{"name": "adm", "sett": {}}]}, "unknown key 'sett'"),
+        ({"correlation": {"cells": ["nope"], "images": "/x"}}, "correlation cell 'nope' is not a cell"),
+        ({"correlation": {"cells": ["adm"], "images": "/nonexistent/Set14"}}, "correlation folder"),
+        ({"correlation": {"cells": ["adm"], "images": "/x", "set": 1}}, "unknown key 'set' in correlation"),
     ],
 )
 def test_bad_study_refused_before_training(tmp_path, capsys, change, message):
@@ -221,3 +224,44 @@ def test_committed_studies_are_well_formed(shared):
         plan = plan_study(study, budget="cpu", runs_root=Path("/nonexistent-runs"))
         assert len(plan.runs) == len(study.cells) * len(study.seeds)
         assert len({plan.parameters[c.name] for c in study.cells}) > 1  # the cells differ
+
+
+def test_correlation_cells_record_table1_of_their_final_weights(tmp_path):
+    """A correlation cell's record holds A2N Table 1 of its final weights (what correlate_attention gives on
+    them), other cells' records do not, and the report puts the per-block signs beside the paper's finding."""
+    import torch
+
+    from attnsr import create_model
+    from attnsr.analysis.correlation import correlate_attention
+    from attnsr.analysis.images import benchmark_images
+    from attnsr.study import correlation_summary, plan_study, run_study
+
+    torch.set_num_threads(1)
+    spec = {"cells": ["adm"], "images": str(tmp_path / "Evalset"), "paper": "first negative, last positive"}
+    study = load_study(tiny_study(tmp_path, correlation=spec, budgets={"cpu": {"iterations": 20}}))
+    plan = plan_study(study, budget="cpu", runs_root=tmp_path / "runs", seeds=[0])
+    assert run_study(plan, results=tmp_path / "r.json") == 2
+    records = {r["cell"]: r for r in json.loads((tmp_path / "r.json").read_text())["records"]}
+    assert "correlation" not in records["add"]
+    recorded = records["adm"]["correlation"]
+    assert recorded["set"] == "Evalset" and recorded["images"] == 2
+
+    run = plan.runs[0]
+    assert run.cell.name == "adm"
+    weights = next(run.out_dir.glob("*.safetensors"))
+    model = create_model("a2n", scale=4, pretrained=weights, **run.config.model.options).eval()
+    direct = correlate_attention(model, [(n, lr) for n, _, lr in benchmark_images(tmp_path / "Evalset", scale=4)])
+    assert len(recorded["rows"]) == len(direct.rows()) == 2  # one block, two features
+    for mine, theirs in zip(recorded["rows"], direct.rows()):
+        assert [mine[k] for k in ("block", "module", "feature")] == [theirs[k] for k in ("block", "module", "feature")]
+        for f in ("laplace", "sobel", "scharr"):
+            assert mine[f] == pytest.approx(theirs[f], abs=1e-4)
+
+    (block,) = correlation_summary(study, list(records.values()), budget="cpu")["adm"]
+    multiplied = next(r for r in recorded["rows"] if r["feature"] == "multiplied")
+    assert block.seeds == [0] and block.r["laplace"] == multiplied["laplace"]
+    text = report_markdown(study, list(records.values()), budget="cpu")
+    assert "A2N Table 1" in text and "first negative, last positive" in text
+    assert f"{multiplied['laplace']:+.3f}" in text
+    no_records = report_markdown(study, [], budget="cpu")
+    assert "No correlation recorded yet" in no_records

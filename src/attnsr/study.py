@@ -16,11 +16,17 @@ A study is one YAML file::
     cells:
       - {name: a2n, set: {}, paper: {psnr: 28.707, table: "A2N Table 4"}}
       - {name: addition, set: {model.options.fusion: add}, paper: {psnr: 28.651, table: "A2N Table 4"}}
+    correlation:                                # optional: A2N Table 1 on these cells' final weights
+      cells: [a2n]
+      images: ${shared}/data/Set14
+      paper: "negative in the first blocks, positive in the last (A2N Table 1)"
 
 A run's config is the recipe ← the budget's ``set`` ← the cell's ``set`` ← its seed, iterations and run
 folder (``<runs>/<study>/<budget>/<cell>/seed<k>``). The seed fixes the initialisation and the patch order,
 so runs of different cells with one seed are paired. A finished run's final weights (EMA where the recipe
-has it) are evaluated with the standard protocol in fp32 and one record is added to the results file.
+has it) are evaluated with the standard protocol in fp32 and one record is added to the results file; for
+the ``correlation`` cells the record also holds each attention block's mean Pearson r of mask against
+high-pass feature over the ``images`` (:func:`attnsr.analysis.correlation.correlate_attention`, A2N Table 1).
 """
 
 from __future__ import annotations
@@ -53,7 +59,10 @@ from .train import CHECKPOINT, StepInfo, holds_run, train
 log = logging.getLogger(__name__)
 
 CONFIDENCE = 0.95
-_STUDY_KEYS = {"name", "title", "base", "reference", "metric", "seeds", "eval_sets", "budgets", "cells", "notes"}
+_STUDY_KEYS = {
+    "name", "title", "base", "reference", "metric", "seeds", "eval_sets", "budgets", "cells", "notes", "correlation"
+}  # fmt: skip
+_CORRELATION_KEYS = {"cells", "images", "paper"}
 _CELL_KEYS = {"name", "set", "paper", "label"}
 _BUDGET_KEYS = {"iterations", "set", "note"}
 
@@ -78,6 +87,16 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class CorrelationSpec:
+    """Which cells' final weights get A2N's Table 1 (mask against high-pass feature, per block), on which
+    images, and what the paper found."""
+
+    cells: tuple[str, ...]
+    images: str  # a benchmark folder (``DIR`` or ``DIR/HR``), ``${shared}`` expanded when used
+    paper: str = ""
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     title: str
@@ -90,6 +109,7 @@ class Study:
     budgets: dict[str, Budget]
     cells: tuple[Cell, ...]
     notes: str = ""
+    correlation: CorrelationSpec | None = None
 
     def cell(self, name: str) -> Cell:
         return next(c for c in self.cells if c.name == name)
@@ -125,6 +145,7 @@ class Plan:
     macs: dict[str, int]
     macs_input: tuple[int, int]
     eval_folders: tuple[Path, ...]
+    correlation_folder: Path | None = None
 
 
 def _refuse(study_path: Path, message: str) -> ConfigError:
@@ -169,6 +190,23 @@ def _parse_budget(name: str, raw: Any, path: Path) -> Budget:
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise _refuse(path, f"budget {name!r} needs iterations, a positive integer, not {iterations!r}")
     return Budget(name, iterations, _mapping(raw.get("set"), f"budget {name!r} set", path), str(raw.get("note", "")))
+
+
+def _parse_correlation(raw: Any, cells: list[str], path: Path) -> CorrelationSpec | None:
+    if raw is None:
+        return None
+    raw = _mapping(raw, "correlation", path)
+    _unknown(raw, _CORRELATION_KEYS, "correlation", path)
+    chosen = raw.get("cells")
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(c, str) for c in chosen):
+        raise _refuse(path, f"correlation.cells must be a non-empty list of cell names, not {chosen!r}")
+    for name in chosen:
+        if name not in cells:
+            raise _refuse(path, f"correlation cell {name!r} is not a cell; cells: {', '.join(cells)}")
+    images = raw.get("images")
+    if not isinstance(images, str) or not images:
+        raise _refuse(path, f"correlation.images must be an image folder, not {images!r}")
+    return CorrelationSpec(tuple(chosen), images, str(raw.get("paper", "")))
 
 
 def load_study(path: str | Path) -> Study:
@@ -229,6 +267,7 @@ def load_study(path: str | Path) -> Study:
         budgets=budgets,
         cells=cells,
         notes=str(raw.get("notes", "")),
+        correlation=_parse_correlation(raw.get("correlation"), names, path),
     )
 
 
@@ -257,19 +296,21 @@ def _check_data_folders(study: Study, cfg: TrainConfig) -> None:
             raise _refuse(study.path, f"data folder {str(folder)!r} does not exist or holds no images")
 
 
+def _image_folder(study: Study, text: str, what: str) -> Path:
+    """A benchmark folder of the study, checked to exist and hold images."""
+    folder = expand(text)
+    try:
+        benchmark_files(folder)
+        if not list_images(hr_folder(folder)):
+            raise FileNotFoundError
+    except (OSError, AttnsrError):
+        raise _refuse(study.path, f"{what} folder {str(folder)!r} does not exist or holds no images") from None
+    return folder
+
+
 def _eval_folders(study: Study) -> tuple[Path, ...]:
     """The study's evaluation folders, each checked to exist and hold images."""
-    evals = []
-    for text in study.eval_sets:
-        folder = expand(text)
-        try:
-            benchmark_files(folder)
-            if not list_images(hr_folder(folder)):
-                raise FileNotFoundError
-        except (OSError, AttnsrError):
-            raise _refuse(study.path, f"evaluation folder {str(folder)!r} does not exist or holds no images") from None
-        evals.append(folder)
-    return tuple(evals)
+    return tuple(_image_folder(study, text, "evaluation") for text in study.eval_sets)
 
 
 def plan_study(
@@ -308,7 +349,8 @@ def plan_study(
         for name in chosen_cells:
             cell = study.cell(name)
             runs.append(Run(cell, seed, b, run_config(study, cell, seed, b, runs_root=runs_root)))
-    return Plan(study, b, tuple(runs), parameters, macs, size, _eval_folders(study))
+    correlation = _image_folder(study, study.correlation.images, "correlation") if study.correlation else None
+    return Plan(study, b, tuple(runs), parameters, macs, size, _eval_folders(study), correlation)
 
 
 def cell_parameters(study: Study, *, budget: str) -> dict[str, int] | None:
@@ -371,16 +413,37 @@ def _git_revision() -> dict:
     return {"revision": rev, "sources_modified": bool(dirty) if dirty is not None else None}
 
 
+def _trained_model(run: Run, weights: Path) -> torch.nn.Module:
+    cfg = run.config
+    return create_model(cfg.model.name, scale=cfg.model.scale, pretrained=weights, **cfg.model.options).eval()
+
+
 def evaluate_run(run: Run, weights: Path, folders: tuple[Path, ...]) -> dict[str, dict[str, float]]:
     """Standard protocol, fp32, whole image, on each folder: ``{set: {"psnr", "ssim", "images"}}``."""
     cfg = run.config
-    model = create_model(cfg.model.name, scale=cfg.model.scale, pretrained=weights, **cfg.model.options)
+    model = _trained_model(run, weights)
     forward = make_forward(model, scale=cfg.model.scale, protocol="standard", precision="fp32")
     out = {}
     for folder in folders:
         res = evaluate_folder(forward, folder, scale=cfg.model.scale, protocol="standard", cache_dir=default_lr_cache())
         out[res.dataset] = {"psnr": round(res.psnr, 4), "ssim": round(res.ssim, 4), "images": len(res.images)}
     return out
+
+
+def correlate_run(run: Run, weights: Path, folder: Path) -> dict:
+    """A2N Table 1 for one run's final weights (fp32): ``{"set", "images", "rows"}``, ``rows`` one per attention
+    block and feature with the mean r over the images for each filter (:meth:`CorrelationResult.rows`)."""
+    from .analysis.correlation import FILTERS, correlate_attention
+    from .analysis.images import benchmark_images
+
+    model = _trained_model(run, weights)
+    images = [(name, lr) for name, _, lr in benchmark_images(folder, scale=run.config.model.scale)]
+    result = correlate_attention(model, images)
+    rows = [
+        {"block": r["block"], "module": r["module"], "feature": r["feature"], **{f: round(r[f], 4) for f in FILTERS}}
+        for r in result.rows()
+    ]
+    return {"set": dataset_name(folder), "images": len(result.images), "rows": rows}
 
 
 def _final_record(weights: Path) -> dict:
@@ -397,6 +460,9 @@ def run_one(plan: Plan, run: Run, *, on_step: Callable[[StepInfo], None] | None,
     weights = train(run.config, resume=resume, on_step=on_step)
     t1 = time.perf_counter()
     sets = evaluate_run(run, weights, plan.eval_folders)
+    correlation = None
+    if plan.correlation_folder is not None and run.cell.name in plan.study.correlation.cells:
+        correlation = correlate_run(run, weights, plan.correlation_folder)
     eval_seconds = time.perf_counter() - t1
     trained = _final_record(weights)
     env = trained.get("environment", {})
@@ -423,6 +489,7 @@ def run_one(plan: Plan, run: Run, *, on_step: Callable[[StepInfo], None] | None,
         "eval_precision": "fp32",
         "torch": torch.__version__,
         "git": revision,
+        **({"correlation": correlation} if correlation is not None else {}),
     }
 
 
@@ -588,6 +655,50 @@ def summarise(study: Study, records: list[dict], *, budget: str) -> list[CellSum
                 ssim=ssim,
             )
         )
+    return out
+
+
+@dataclass
+class BlockSigns:
+    """One attention block of a correlation cell: its mean r per filter over the seeds recorded (the feature the
+    mask multiplies, SPEC §4), and those seeds."""
+
+    block: int
+    module: str
+    r: dict[str, float]
+    seeds: list[int]
+
+
+def correlation_summary(study: Study, records: list[dict], *, budget: str) -> dict[str, list[BlockSigns]]:
+    """Per correlation cell with records: each block's r (feature ``multiplied``) averaged over its seeds."""
+    from .analysis.correlation import FILTERS
+
+    if study.correlation is None:
+        return {}
+    mine = [
+        r
+        for r in records
+        if r["budget"] == budget and r["iterations"] == study.budgets[budget].iterations and "correlation" in r
+    ]
+    out = {}
+    for cell in study.correlation.cells:
+        runs = sorted((r for r in mine if r["cell"] == cell), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        per_block: dict[int, list[dict]] = {}
+        for rec in runs:
+            for row in rec["correlation"]["rows"]:
+                if row["feature"] == "multiplied":
+                    per_block.setdefault(row["block"], []).append(row)
+        out[cell] = [
+            BlockSigns(
+                block=block,
+                module=rows[0]["module"],
+                r={f: sum(row[f] for row in rows) / len(rows) for f in FILTERS},
+                seeds=[rec["seed"] for rec in runs],
+            )
+            for block, rows in sorted(per_block.items())
+        ]
     return out
 
 

@@ -161,8 +161,45 @@ def report_markdown(study, records: list[dict], *, budget: str, parameters: dict
         f" training precision {', '.join(precisions) or '–'}.",
         f"Reproduce: `attnsr study run {study.path.as_posix()} --budget {budget}` then"
         f" `attnsr study report {study.path.as_posix()} --budget {budget}`.",
+        *_correlation_lines(study, records, budget=budget),
     ]
     return "\n".join(lines)
+
+
+def _correlation_lines(study, records: list[dict], *, budget: str) -> list[str]:
+    """A2N Table 1 beside the paper's finding, for the study's correlation cells that have records."""
+    from ..analysis.correlation import FILTERS
+    from ..study import correlation_summary
+
+    if study.correlation is None:
+        return []
+    spec = study.correlation
+    summary = correlation_summary(study, records, budget=budget)
+    lines = ["", f"**Mask against high-pass feature (A2N Table 1)** on {spec.images.rsplit('/', 1)[-1]}, cells"]
+    lines[-1] += f" {', '.join(spec.cells)}; the paper: {spec.paper or '–'}."
+    if not summary:
+        return [*lines, "", "No correlation recorded yet (it is made when a run of these cells ends)."]
+    for cell, blocks in summary.items():
+        rows = [[b.block, b.module, *(f"{b.r[f]:+.3f}" for f in FILTERS), _sign(b.r[FILTERS[0]])] for b in blocks]
+        seeds = ", ".join(str(s) for s in blocks[0].seeds)
+        half = len(blocks) // 2
+        first = sum(b.r[FILTERS[0]] < 0 for b in blocks[:half])
+        last = sum(b.r[FILTERS[0]] > 0 for b in blocks[half:])
+        lines += [
+            "",
+            f"Cell {cell}, seeds {seeds}: mean Pearson r of the channel-mean mask with the high-pass response of the"
+            f" channel-mean feature it multiplies, mean over the images and seeds.",
+            "",
+            markdown(["block", "module", *(f"r {f}" for f in FILTERS), f"sign ({FILTERS[0]})"], rows),
+            "",
+            f"Negative in {first} of the first {half} blocks and positive in {last} of the last"
+            f" {len(blocks) - half} ({FILTERS[0]}).",
+        ]
+    return lines
+
+
+def _sign(r: float) -> str:
+    return "negative" if r < 0 else "positive" if r > 0 else "0"
 
 
 def run_report(args: argparse.Namespace) -> int:
