@@ -620,10 +620,15 @@ class CellSummary:
     ssim: dict[str, float] = field(default_factory=dict)
 
 
+def budget_records(study: Study, records: list[dict], *, budget: str) -> list[dict]:
+    """The records made at ``budget`` with its current iteration count (a changed budget's old runs left out)."""
+    return [r for r in records if r["budget"] == budget and r["iterations"] == study.budgets[budget].iterations]
+
+
 def summarise(study: Study, records: list[dict], *, budget: str) -> list[CellSummary]:
     """Per cell (in the study's order): mean ± sd over seeds per set, the paired difference from the reference
     on the metric set with its interval, the paper's difference and the verdict."""
-    mine = [r for r in records if r["budget"] == budget and r["iterations"] == study.budgets[budget].iterations]
+    mine = budget_records(study, records, budget=budget)
     by_cell: dict[str, dict[int, dict]] = {}
     for r in mine:
         by_cell.setdefault(r["cell"], {})[r["seed"]] = r
@@ -675,11 +680,7 @@ def correlation_summary(study: Study, records: list[dict], *, budget: str) -> di
 
     if study.correlation is None:
         return {}
-    mine = [
-        r
-        for r in records
-        if r["budget"] == budget and r["iterations"] == study.budgets[budget].iterations and "correlation" in r
-    ]
+    mine = [r for r in budget_records(study, records, budget=budget) if "correlation" in r]
     out = {}
     for cell in study.correlation.cells:
         runs = sorted((r for r in mine if r["cell"] == cell), key=lambda r: r["seed"])

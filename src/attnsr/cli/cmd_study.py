@@ -120,12 +120,12 @@ def _fmt_delta(d) -> str:
 def report_markdown(study, records: list[dict], *, budget: str, parameters: dict[str, int] | None = None) -> str:
     """The study's table at one budget, with its budget, machine and method stated above it (``parameters``:
     each cell's size, where the records do not give it yet)."""
-    from ..study import CONFIDENCE, summarise
+    from ..study import CONFIDENCE, budget_records, summarise
 
     summaries = summarise(study, records, budget=budget)
     parameters = parameters or {}
     b = study.budgets[budget]
-    mine = [r for r in records if r["budget"] == budget and r["iterations"] == b.iterations]
+    mine = budget_records(study, records, budget=budget)
     sets = list(next((s.sets for s in summaries if s.sets), {}))
     headers = ["cell", "params", "seeds"] + [f"{s} PSNR" for s in sets]
     headers += [f"Δ {study.metric} vs {study.reference} [{CONFIDENCE:.0%} CI]", "paper", "paper Δ", "verdict"]
@@ -169,13 +169,14 @@ def report_markdown(study, records: list[dict], *, budget: str, parameters: dict
 def _correlation_lines(study, records: list[dict], *, budget: str) -> list[str]:
     """A2N Table 1 beside the paper's finding, for the study's correlation cells that have records."""
     from ..analysis.correlation import FILTERS
+    from ..evaluate import dataset_name
     from ..study import correlation_summary
 
     if study.correlation is None:
         return []
     spec = study.correlation
     summary = correlation_summary(study, records, budget=budget)
-    lines = ["", f"**Mask against high-pass feature (A2N Table 1)** on {spec.images.rsplit('/', 1)[-1]}, cells"]
+    lines = ["", f"**Mask against high-pass feature (A2N Table 1)** on {dataset_name(Path(spec.images))}, cells"]
     lines[-1] += f" {', '.join(spec.cells)}; the paper: {spec.paper or '–'}."
     if not summary:
         return [*lines, "", "No correlation recorded yet (it is made when a run of these cells ends)."]
