@@ -226,6 +226,23 @@ def test_committed_studies_are_well_formed(shared):
         assert len({plan.parameters[c.name] for c in study.cells}) > 1  # the cells differ
 
 
+def test_the_recorded_revision_is_that_of_the_code_that_runs(tmp_path, monkeypatch):
+    """A study started from another folder (another checkout, a worktree) records the revision of the checkout
+    the package was imported from, not of the working folder."""
+    import attnsr
+    from attnsr.study import _git_revision
+
+    checkout = Path(attnsr.__file__).resolve().parents[2]
+    if not (checkout / ".git").exists():
+        pytest.skip("attnsr is not imported from a git checkout here")
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    monkeypatch.chdir(other)  # a git folder with no commit: the old, working-folder answer was None
+    assert _git_revision()["revision"] == head.stdout.strip()
+
+
 def test_correlation_cells_record_table1_of_their_final_weights(tmp_path):
     """A correlation cell's record holds A2N Table 1 of its final weights (what correlate_attention gives on
     them), other cells' records do not, and the report puts the per-block signs beside the paper's finding."""

@@ -399,17 +399,26 @@ def done_keys(plan: Plan, records: list[dict]) -> set[tuple[str, str, int]]:
 
 
 def _git_revision() -> dict:
-    """HEAD and whether the package's sources differ from it, where the working folder is a git checkout."""
+    """HEAD of the checkout the running package was imported from, and whether its sources differ from it.
+
+    Asked of the package's own folder, not the working folder: a study run from one checkout with the code of
+    another (``PYTHONPATH``, a worktree) records the revision of the code that trained. Both are ``None``
+    for an installed package outside any git checkout.
+    """
+    package = Path(__file__).resolve().parent
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True)
+            out = subprocess.run(
+                ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip()
 
-    rev = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--", "src")
+    tracked = git("ls-files", "--", "__init__.py")  # not a copy installed inside some checkout's ignored venv
+    rev = git("rev-parse", "HEAD") if tracked else None
+    dirty = git("status", "--porcelain", "--", ".") if rev else None
     return {"revision": rev, "sources_modified": bool(dirty) if dirty is not None else None}
 
 
