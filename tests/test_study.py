@@ -226,6 +226,34 @@ def test_committed_studies_are_well_formed(shared):
         assert len({plan.parameters[c.name] for c in study.cells}) > 1  # the cells differ
 
 
+def test_committed_records_belong_to_their_study_and_the_page_shows_them(shared):
+    """Every committed record is one (cell, seed) of its study, at a budget's full iterations, evaluated in
+    fp32 on the study's four sets, with its machine named; and docs/studies/README.md is the rendering of
+    exactly these records (a record committed without re-rendering the page fails here)."""
+    from attnsr.study import default_results_path, read_records
+
+    repo = Path(__file__).resolve().parents[1]
+    for path in sorted((repo / "studies").glob("*.yaml")):
+        study = load_study(path)
+        records = read_records(repo / default_results_path(study))
+        cells = {c.name for c in study.cells}
+        sets = {Path(s).name for s in study.eval_sets}
+        seen = set()
+        for r in records:
+            key = (r["cell"], r["seed"], r["budget"])
+            assert key not in seen, f"{study.name}: {key} recorded twice"
+            seen.add(key)
+            assert r["cell"] in cells and r["budget"] in study.budgets, (study.name, key)
+            assert r["iterations"] == study.budgets[r["budget"]].iterations, (study.name, key)
+            assert set(r["sets"]) == sets and all(10 < v["psnr"] < 45 for v in r["sets"].values()), key
+            assert r["eval_precision"] == "fp32" and (r["cpu"] or r["gpu"]), (study.name, key)
+            assert len(r["git"]["revision"] or "") == 40, (study.name, key)
+    check = subprocess.run(
+        [sys.executable, "scripts/studies_doc.py", "--check"], cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert check.returncode == 0, check.stderr + check.stdout
+
+
 def test_the_recorded_revision_is_that_of_the_code_that_runs(tmp_path, monkeypatch):
     """A study started from another folder (another checkout, a worktree) records the revision of the checkout
     the package was imported from, not of the working folder."""
