@@ -230,6 +230,8 @@ def test_committed_records_belong_to_their_study_and_the_page_shows_them(shared)
     """Every committed record is one (cell, seed) of its study, at a budget's full iterations, evaluated in
     fp32 on the study's four sets, with its machine named; and docs/studies/README.md is the rendering of
     exactly these records (a record committed without re-rendering the page fails here)."""
+    from attnsr.evaluate import dataset_name
+    from attnsr.settings import expand
     from attnsr.study import default_results_path, read_records
 
     repo = Path(__file__).resolve().parents[1]
@@ -237,7 +239,7 @@ def test_committed_records_belong_to_their_study_and_the_page_shows_them(shared)
         study = load_study(path)
         records = read_records(repo / default_results_path(study))
         cells = {c.name for c in study.cells}
-        sets = {Path(s).name for s in study.eval_sets}
+        sets = {dataset_name(expand(s)) for s in study.eval_sets}  # how records name them
         seen = set()
         for r in records:
             key = (r["cell"], r["seed"], r["budget"])
