@@ -17,6 +17,8 @@ from attnsr.cli.main import main
 from attnsr.data.datasets import make_fake_images
 
 LONG = "a" * 300  # a file name over the usual 255-byte limit
+# the resume rows train on the work folder's own images, so they reach the checkpoint without ../shared
+OWN_DATA = ["--set", "data.train_dirs=[ds]", "--set", "data.val_dir=ds", "--set", "data.patch_size=8"]
 
 CASES = {
     "eval": [
@@ -62,9 +64,9 @@ CASES = {
         (["--set", "=3"], "is not of the form key=value"),
         (["--set", "iterations"], "is not of the form key=value"),
         (["--set", "nokey=1"], "unknown config key 'nokey'"),
-        (["--set", "out_dir=damaged", "--resume"], "does not load as a checkpoint"),
-        (["--set", "out_dir=notckpt", "--resume"], "is not a training checkpoint of attnsr"),
-        (["--set", "out_dir=emptyrun", "--resume"], "nothing to resume"),
+        (["--set", "out_dir=damaged", *OWN_DATA, "--resume"], "does not load as a checkpoint"),
+        (["--set", "out_dir=notckpt", *OWN_DATA, "--resume"], "is not a training checkpoint of attnsr"),
+        (["--set", "out_dir=emptyrun", *OWN_DATA, "--resume"], "nothing to resume"),
     ],
     "analyze heatmap": [
         (["--image", "tiny.png", "-o", "h.txt"], "must end in .png"),
